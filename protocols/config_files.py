@@ -1,0 +1,51 @@
+"""Reading TOML config and protocol files into pydantic models, with errors a person can act on."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigFileError(ValueError):
+    """A config or protocol file is missing, not TOML, or does not validate.
+
+    The message names the file, then one line per problem: the dotted field path and what is wrong.
+    """
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = Path(path)
+        self.problems = problems
+        super().__init__(f"{self.path}: " + "; ".join(problems))
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """``field.path: message`` for each error of a pydantic validation failure."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        problems.append(f"{where}: {err['msg']}")
+    return problems
+
+
+def load_toml_model(path: Path | str, model: type[M]) -> M:
+    """Parse the TOML file at ``path`` and validate it as ``model``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(path, ["file not found"]) from None
+    except OSError as exc:
+        raise ConfigFileError(path, [f"cannot be read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(path, [f"not valid TOML ({exc})"]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigFileError(path, describe_validation_error(exc)) from None
