@@ -1,0 +1,37 @@
+# Two commands: `make demo` runs the main job on the digital twin, `make test` runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# A CPU build of torch lies on disk on the lab's build machines; use it where it is, so a fresh
+# set-up does not pull a multi-GB CUDA build. Elsewhere pip resolves torch as usual.
+TORCH_WHEELS ?= /opt/wheels
+DEMO_OUT ?= out/demo
+
+.PHONY: demo test install install-test clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PIP) install --upgrade --quiet pip
+	if ls $(TORCH_WHEELS)/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then \
+		$(PIP) install --quiet --find-links $(TORCH_WHEELS) torch==2.13.0; fi
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/shearlab demo --out $(DEMO_OUT)
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

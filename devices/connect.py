@@ -1,0 +1,157 @@
+"""Open every device of a rig file: the real drivers, pointed at the lab's hardware or at a twin.
+
+With a ``[twin]`` table in the rig file, a twin process is started (or an already running one is
+used, given its endpoints) and every address the rig file leaves out is taken from the twin.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from shearlab.devices.clock import Clock
+from shearlab.devices.errors import DeviceError
+from shearlab.devices.interfaces import DeviceStatus, ForceSensor, Hexapod, Robot
+from shearlab.devices.twin.control import TwinControl
+from shearlab.protocols.rig import Rig
+
+DEVICE_NAMES = ("robot", "hexapod", "probe_ft", "indenter_ft", "scanner")
+
+
+@dataclass
+class RigDevices:
+    """Connected drivers of one rig; ``control`` is the twin's control endpoint when on a twin."""
+
+    rig: Rig
+    clock: Clock
+    robot: Robot
+    hexapod: Hexapod
+    probe_ft: ForceSensor
+    indenter_ft: ForceSensor
+    scanner: Any
+    control: TwinControl | None = None
+    _stack: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> RigDevices:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def clock_for(rig: Rig, endpoints: dict[str, Any] | None) -> Clock:
+    if rig.clock.kind == "twin":
+        if endpoints is None:
+            raise ValueError("a twin clock needs the twin's endpoints")
+        return Clock(speed=float(endpoints["speed"]))
+    return Clock()
+
+
+def device_factories(rig: Rig, endpoints: dict[str, Any] | None, clock: Clock) -> dict[str, Any]:
+    """A zero-argument constructor per device name; calling it connects the driver."""
+    from shearlab.devices.force.ati_serial import ATISerialSensor
+    from shearlab.devices.hexapod.pi_gcs import PIHexapod
+    from shearlab.devices.robot.ur_rtde import URRobot
+    from shearlab.devices.scanner.bridge_client import ScannerBridgeClient
+
+    ep = endpoints or {}
+
+    def pick(configured: Any, device: str, key: str) -> Any:
+        if configured is not None:
+            return configured
+        try:
+            return ep[device][key]
+        except KeyError:
+            raise ValueError(f"rig {rig.name!r}: no {device}.{key} configured and no twin provides one") from None
+
+    def robot() -> Robot:
+        r = URRobot(str(pick(rig.robot.host, "ur", "host")), limits=rig.robot.limits, clock=clock, name="robot")
+        r.connect()
+        return r
+
+    def hexapod() -> Hexapod:
+        cfg = rig.hexapod
+        if cfg.driver == "pi_gcs_serial":
+            return PIHexapod.serial(pick(cfg.serial, "hexapod", "serial"), cfg.baudrate, limits=cfg.limits, clock=clock, name="hexapod")
+        host = pick(cfg.host, "hexapod", "host")
+        port = cfg.port if cfg.host is not None else ep["hexapod"]["port"]
+        return PIHexapod.tcp(host, port, limits=cfg.limits, clock=clock, name="hexapod")
+
+    def sensor(name: str) -> Any:
+        cfg = getattr(rig, name)
+
+        def make() -> ForceSensor:
+            s = ATISerialSensor(pick(cfg.serial, name, "serial"), sensor=cfg.sensor, clock=clock, baudrate=cfg.baudrate, name=name)
+            s.connect()
+            s.configure(averaging=cfg.averaging)
+            return s
+
+        return make
+
+    def scanner() -> Any:
+        cfg = rig.scanner
+        host = pick(cfg.host if cfg else None, "scanner", "host")
+        port = pick(cfg.port if cfg else None, "scanner", "port")
+        s = ScannerBridgeClient(host, int(port), clock=clock, name="scanner")
+        s.connect()
+        return s
+
+    return {
+        "robot": robot,
+        "hexapod": hexapod,
+        "probe_ft": sensor("probe_ft"),
+        "indenter_ft": sensor("indenter_ft"),
+        "scanner": scanner,
+    }
+
+
+def open_rig(rig: Rig, endpoints: dict[str, Any] | None = None) -> RigDevices:
+    """Connect every device; on failure, close what was opened and re-raise the device's error."""
+    clock = clock_for(rig, endpoints)
+    factories = device_factories(rig, endpoints, clock)
+    stack = ExitStack()
+    opened: dict[str, Any] = {}
+    try:
+        for name in DEVICE_NAMES:
+            opened[name] = factories[name]()
+            stack.callback(opened[name].close)
+        control = None
+        if endpoints and "control" in endpoints:
+            control = TwinControl(endpoints["control"]["host"], endpoints["control"]["port"])
+            stack.callback(control.close)
+    except BaseException:
+        stack.close()
+        raise
+    return RigDevices(rig=rig, clock=clock, control=control, _stack=stack, **opened)
+
+
+def check_rig(rig: Rig, endpoints: dict[str, Any] | None = None) -> list[DeviceStatus | DeviceError]:
+    """Connect to each device in turn and read its status; one entry per device, errors included."""
+    clock = clock_for(rig, endpoints)
+    factories = device_factories(rig, endpoints, clock)
+    rows: list[DeviceStatus | DeviceError] = []
+    for name in DEVICE_NAMES:
+        started = time.perf_counter()
+        try:
+            device = factories[name]()
+        except DeviceError as exc:
+            rows.append(exc)
+            continue
+        except (OSError, ValueError) as exc:
+            rows.append(DeviceError(name, f"cannot connect: {exc}"))
+            continue
+        try:
+            status = device.status()
+            if status.latency_ms <= 0:
+                status = DeviceStatus(status.name, status.identity, status.state, (time.perf_counter() - started) * 1e3)
+            rows.append(status)
+        except DeviceError as exc:
+            rows.append(exc)
+        finally:
+            device.close()
+    return rows

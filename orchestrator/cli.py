@@ -1,0 +1,92 @@
+"""The ``shearlab`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shearlab.devices.errors import DeviceError
+from shearlab.protocols.config_files import ConfigFileError
+
+app = typer.Typer(help="Robotic ultrasound shear-wave elasticity experiments, end to end.", no_args_is_help=True, pretty_exceptions_enable=False)
+twin_app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True)
+rig_app = typer.Typer(help="Rig files and device checks.", no_args_is_help=True)
+app.add_typer(twin_app, name="twin")
+app.add_typer(rig_app, name="rig")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+@twin_app.command("serve")
+def twin_serve(
+    host: Annotated[str, typer.Option(help="Loopback address to serve every device on (127.0.0.x).")] = "127.0.0.5",
+    speed: Annotated[float, typer.Option(help="Virtual seconds per wall second.", min=0.001)] = 1.0,
+    world: Annotated[Optional[Path], typer.Option(help="World file (TOML); default: the shipped world.")] = None,
+    endpoints: Annotated[Optional[Path], typer.Option(help="Also write the endpoints JSON line here.")] = None,
+) -> None:
+    """Serve every device of the rig on HOST; prints one JSON line of endpoints when ready."""
+    from shearlab.devices.twin.serve import serve
+
+    serve(host, speed=speed, world_path=world, endpoints_path=endpoints)
+
+
+@rig_app.command("check")
+def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")]) -> None:
+    """Connect to every device of RIGFILE and print one status row per device."""
+    from shearlab.devices.connect import check_rig
+    from shearlab.orchestrator.rig_runtime import rig_endpoints
+    from shearlab.protocols.rig import load_rig
+
+    rig = load_rig(rigfile)
+    with rig_endpoints(rig) as endpoints:
+        rows = check_rig(rig, endpoints)
+    table = Table(title=f"rig {rig.name} ({rigfile})")
+    for column in ("device", "identity", "state", "latency"):
+        table.add_column(column)
+    failed = False
+    for row in rows:
+        if isinstance(row, DeviceError):
+            failed = True
+            table.add_row(row.device, "-", f"[red]{row.message}[/red]", "-")
+        else:
+            table.add_row(row.name, row.identity, row.state, f"{row.latency_ms:.1f} ms")
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _mount_optional(module: str, name: str, help_text: str) -> None:
+    """Mount a sub-application that lives in another package, if that package provides one."""
+    import importlib
+
+    try:
+        sub = importlib.import_module(module).app
+    except (ImportError, AttributeError):
+        return
+    app.add_typer(sub, name=name, help=help_text)
+
+
+_mount_optional("shearlab.datasets.cli", "dataset", "HDF5 session files: info, check, export.")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigFileError as exc:
+        err_console.print(f"[red]error:[/red] {exc.path}:")
+        for problem in exc.problems:
+            err_console.print(f"  {problem}")
+        sys.exit(2)
+    except (DeviceError, UserError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

@@ -1,0 +1,125 @@
+"""Plan files: what a calibration batch or an acquisition campaign should do (TOML, validated).
+
+Plans describe; flows act. A plan names phantoms by the lab's records (batch ids, where the block
+stands), never by anything the twin knows internally.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shearlab.protocols.config_files import load_toml_model
+from shearlab.protocols.phantoms import Inclusion
+from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImagingSpec, ProbeGeometry
+
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalibrationBatch(_Strict):
+    batch_id: str
+    concentration_pct: float
+    cylinders: int = Field(default=8, ge=1)
+    radius_mm: Positive = 10.0
+    length_mm: Positive = 40.0
+
+
+class IndentationSettings(_Strict):
+    """SPEC §2: 0.01 mm/s, 200 Hz, stop at 2 N, fit over 2-7 % strain."""
+
+    plate_speed_mm_s: Positive = 0.01
+    sample_rate_hz: Positive = 200.0
+    stop_force_n: Positive = 2.0
+    approach_speed_mm_s: Positive = 0.5
+    # First touch: the bias-corrected force rises above this (10x the Nano17's 3.1 mN resolution).
+    touch_force_n: Positive = 0.03
+    # Strain stop: past the fit range the run adds nothing but time.
+    max_strain: Positive = 0.12
+    retract_mm: Positive = 5.0
+    strain_range: tuple[float, float] = (0.02, 0.07)
+
+
+class CalibrationPlan(_Strict):
+    name: str = "calibration"
+    batches: tuple[CalibrationBatch, ...] = Field(min_length=1)
+    indentation: IndentationSettings = IndentationSettings()
+    out_dir: Path = Path("out/calibration")
+    cron: str | None = None
+
+
+class ContactSettings(_Strict):
+    """Force-controlled probe contact (SPEC §2: a repeatable 0.2 N)."""
+
+    target_force_n: Positive = 0.2
+    tolerance_n: Positive = 0.02
+    settle_s: Positive = 0.5
+    # Proportional gain of the velocity loop, (m/s) per N of force error.
+    gain_m_s_per_n: Positive = 0.004
+    max_speed_m_s: Positive = 0.002
+    approach_clearance_mm: Positive = 5.0
+    approach_speed_m_s: Positive = 0.02
+    lift_clearance_mm: Positive = 15.0
+    timeout_s: Positive = 60.0
+
+
+class QcSettings(_Strict):
+    """Quality gate per sequence; a failure is re-acquired up to ``max_attempts`` times."""
+
+    max_force_error_n: Positive = 0.05
+    min_peak_um: Positive = 0.5
+    min_frame_correlation: float = Field(default=0.5, ge=0, le=1)
+    min_displacement_snr_db: float = 6.0
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class BlockTarget(_Strict):
+    """A phantom as the lab knows it: where it stands and which batch it was cast from."""
+
+    name: str
+    batch_id: str
+    concentration_pct: float
+    x_mm: float
+    y_mm: float
+    size_mm: tuple[float, float, float] = (100.0, 100.0, 100.0)
+    inclusions: tuple[Inclusion, ...] = ()
+    positions_mm: tuple[tuple[float, float], ...] | None = None
+
+
+class CampaignPlan(_Strict):
+    name: str
+    kind: Literal["block", "inclusion"] = "block"
+    blocks: tuple[BlockTarget, ...] = Field(min_length=1)
+    n_positions: int = Field(default=80, ge=1)
+    edge_margin_mm: float = Field(default=25.0, ge=0)
+    push_lateral_mm: tuple[float, ...] = PAPER_PUSH_LATERAL_MM
+    seed: int = 0
+    probe: ProbeGeometry = ProbeGeometry()
+    imaging: ImagingSpec = ImagingSpec()
+    contact: ContactSettings = ContactSettings()
+    qc: QcSettings = QcSettings()
+    out_dir: Path = Path("out/sessions")
+    calibration_dir: Path = Path("out/calibration")
+    store_iq: bool = False
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _pushes_on_probe(self) -> CampaignPlan:
+        half = self.probe.aperture_mm / 2
+        bad = [x for x in self.push_lateral_mm if abs(x) > half]
+        if bad:
+            raise ValueError(f"push positions {bad} mm lie outside the {self.probe.aperture_mm:.1f} mm aperture")
+        return self
+
+
+def load_calibration_plan(path: Path | str) -> CalibrationPlan:
+    return load_toml_model(path, CalibrationPlan)
+
+
+def load_campaign_plan(path: Path | str) -> CampaignPlan:
+    return load_toml_model(path, CampaignPlan)
