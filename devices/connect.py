@@ -26,11 +26,11 @@ class RigDevices:
 
     rig: Rig
     clock: Clock
-    robot: Robot
-    hexapod: Hexapod
-    probe_ft: ForceSensor
-    indenter_ft: ForceSensor
-    scanner: Any
+    robot: Robot | None = None
+    hexapod: Hexapod | None = None
+    probe_ft: ForceSensor | None = None
+    indenter_ft: ForceSensor | None = None
+    scanner: Any = None
     control: TwinControl | None = None
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
 
@@ -110,14 +110,17 @@ def device_factories(rig: Rig, endpoints: dict[str, Any] | None, clock: Clock) -
     }
 
 
-def open_rig(rig: Rig, endpoints: dict[str, Any] | None = None) -> RigDevices:
-    """Connect every device; on failure, close what was opened and re-raise the device's error."""
+def open_devices(rig: Rig, endpoints: dict[str, Any] | None = None, names: tuple[str, ...] = DEVICE_NAMES) -> RigDevices:
+    """Connect the named devices (all by default); on failure, close what was opened and re-raise."""
+    unknown = set(names) - set(DEVICE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown devices {sorted(unknown)}; known: {DEVICE_NAMES}")
     clock = clock_for(rig, endpoints)
     factories = device_factories(rig, endpoints, clock)
     stack = ExitStack()
     opened: dict[str, Any] = {}
     try:
-        for name in DEVICE_NAMES:
+        for name in names:
             opened[name] = factories[name]()
             stack.callback(opened[name].close)
         control = None

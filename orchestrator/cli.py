@@ -65,6 +65,48 @@ def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")])
         raise typer.Exit(1)
 
 
+@app.command("calibrate")
+def calibrate(
+    rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")],
+    planfile: Annotated[Path, typer.Argument(help="Calibration plan (TOML).")],
+) -> None:
+    """Indentation calibration: every cylinder of every batch in PLANFILE, one modulus per batch."""
+    from shearlab.orchestrator.flows.calibration import calibration_flow
+    from shearlab.orchestrator.prefect_runtime import quiet_prefect
+    from shearlab.protocols.plans import load_calibration_plan
+    from shearlab.protocols.rig import load_rig
+
+    load_rig(rigfile), load_calibration_plan(planfile)
+    with quiet_prefect():
+        records = calibration_flow(rig_path=rigfile, plan_path=planfile)
+    table = Table(title="calibration records")
+    for column in ("batch", "conc. %", "E kPa", "95 % CI kPa", "R2", "id"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.batch_id, f"{r.concentration_pct}", f"{r.e_kpa:.2f}", f"{r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f}", f"{r.r2:.4f}", r.calibration_id)
+    console.print(table)
+
+
+@app.command("acquire")
+def acquire(
+    rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")],
+    planfile: Annotated[Path, typer.Argument(help="Campaign plan (TOML).")],
+    max_positions: Annotated[Optional[int], typer.Option(help="Stop after this many positions per block.")] = None,
+) -> None:
+    """SWEI acquisition campaign (blocks or inclusion phantoms); rerun to resume."""
+    from shearlab.orchestrator.flows.acquisition import campaign_flow
+    from shearlab.orchestrator.prefect_runtime import quiet_prefect
+    from shearlab.protocols.plans import load_campaign_plan
+    from shearlab.protocols.rig import load_rig
+
+    load_rig(rigfile), load_campaign_plan(planfile)
+    with quiet_prefect():
+        summary = campaign_flow(rig_path=rigfile, plan_path=planfile, max_positions=max_positions)
+    console.print(f"written {summary['written']}, failed {summary['failed']}, already present {summary['skipped']}")
+    for session in summary["sessions"]:
+        console.print(f"  {session}")
+
+
 def _mount_optional(module: str, name: str, help_text: str) -> None:
     """Mount a sub-application that lives in another package, if that package provides one."""
     import importlib

@@ -99,6 +99,7 @@ class CampaignPlan(_Strict):
     edge_margin_mm: float = Field(default=25.0, ge=0)
     push_lateral_mm: tuple[float, ...] = PAPER_PUSH_LATERAL_MM
     seed: int = 0
+    table_z_mm: float = 0.0
     probe: ProbeGeometry = ProbeGeometry()
     imaging: ImagingSpec = ImagingSpec()
     contact: ContactSettings = ContactSettings()

@@ -1,0 +1,1 @@
+"""Prefect flows: calibration, acquisition campaigns, training."""

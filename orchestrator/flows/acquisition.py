@@ -1,0 +1,157 @@
+"""SWEI acquisition campaigns: probe positions on a phantom, 7 (block) or 9 (inclusion) pushes each.
+
+At each position: contact at 0.2 N under force control, then per push fire, track, check quality,
+and write the sequence; a failed check is re-acquired up to ``qc.max_attempts`` times, then recorded
+as failed with its reason and the campaign carries on. Rerunning a campaign resumes it: completed
+sequences stay, only missing ones are acquired. Any error, cancellation or crash path lifts the probe
+clear; the robot's watchdog stops the arm if this process dies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+
+from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
+from shearlab.datasets.writer import SessionWriter
+from shearlab.devices.connect import RigDevices, open_devices
+from shearlab.orchestrator.calibration_records import load_record
+from shearlab.orchestrator.locks import hold_devices
+from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
+from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
+from shearlab.orchestrator.rig_runtime import rig_endpoints
+from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
+from shearlab.protocols.positions import probe_positions_mm
+from shearlab.protocols.rig import Rig, load_rig
+from shearlab.protocols.sequences import PushSpec, SequenceSpec
+
+ACQUISITION_DEVICES = ("robot", "probe_ft", "scanner")
+# Rotation vector of a probe pointing straight down.
+PROBE_DOWN = (np.pi, 0.0, 0.0)
+
+
+def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
+    return SessionInfo(
+        kind=plan.kind, session_id=f"{plan.name}_{block.name}", phantom=block.name, batch_id=block.batch_id,
+        concentration_pct=block.concentration_pct, rig_name=rig.name if rig else "rig",
+        rig=rig.model_dump(mode="json") if rig else {},
+        sequence=SequenceSpec(probe=plan.probe, imaging=plan.imaging), store_iq=plan.store_iq,
+        plan={"campaign": plan.name, "seed": plan.seed, "n_positions": plan.n_positions,
+              "push_lateral_mm": list(plan.push_lateral_mm), "block": block.model_dump(mode="json")},
+    )
+
+
+def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
+    return plan.out_dir / f"{plan.name}_{block.name}.h5"
+
+
+def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
+    record = load_record(plan.calibration_dir, block.batch_id)
+    half = (record.ci95_kpa[1] - record.ci95_kpa[0]) / 2
+    return Label(e_kpa=record.e_kpa, e_kpa_std=half / 1.96, calibration_id=record.calibration_id)
+
+
+@task(name="acquire-position", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
+      retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
+def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
+                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> dict[str, int]:
+    """Contact, then every push of this position that the session does not hold yet; lift."""
+    done = writer.completed_keys()
+    pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
+    counts = {"written": 0, "failed": 0, "skipped": len(plan.push_lateral_mm) - len(pending)}
+    if not pending:
+        return counts
+    robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
+    limits = devices.rig.robot.limits
+    surface = np.array([xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, (plan.table_z_mm + block.size_mm[2]) * 1e-3])
+    clear_z = surface[2] + plan.contact.lift_clearance_mm * 1e-3
+    try:
+        contact = make_contact(robot, sensor, clock, surface_xyz_m=surface, settings=plan.contact,
+                               max_force_n=limits.max_contact_force_n, speed_m_s=limits.max_speed_m_s,
+                               accel_m_s2=limits.max_accel_m_s2)
+        for push_index, lateral_mm in pending:
+            sequence = SequenceSpec(probe=plan.probe, push=PushSpec(lateral_mm=lateral_mm), imaging=plan.imaging)
+            for attempt in range(1, plan.qc.max_attempts + 1):
+                outcome = acquire_sequence(robot, sensor, scanner, clock, sequence,
+                                           target_force_n=plan.contact.target_force_n, qc=plan.qc)
+                if outcome.qc.passed or attempt == plan.qc.max_attempts:
+                    break
+            failed = not outcome.qc.passed
+            writer.append_sequence(SequenceRecord(
+                key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
+                push_lateral_mm=lateral_mm, probe_pose=contact.pose,
+                displacement_um=outcome.displacement_um.astype(np.float32),
+                contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
+                acquired_at=datetime.now(timezone.utc).isoformat(),
+                qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
+                label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq else None,
+                attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
+            ))
+            counts["failed" if failed else "written"] += 1
+    finally:
+        lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
+    return counts
+
+
+def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
+    """Probe lifted clear and the arm at rest; best effort, whatever state the devices are in."""
+    limits = devices.rig.robot.limits
+    if devices.robot.is_protective_stopped():
+        return
+    devices.robot.stop()
+    lift_clear(devices.robot, clearance_z_m=clearance_z_m, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
+
+
+@flow(name="swei-campaign", log_prints=True)
+def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | None = None,
+                  max_positions: int | None = None) -> dict[str, Any]:
+    """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign."""
+    logger = get_run_logger()
+    rig = load_rig(rig_path)
+    plan = load_campaign_plan(plan_path)
+    labels = {block.name: block_label(plan, block) for block in plan.blocks}
+    n_positions = min(plan.n_positions, max_positions or plan.n_positions)
+    totals = {"written": 0, "failed": 0, "skipped": 0}
+    sessions = []
+    progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
+    steps = len(plan.blocks) * n_positions
+    step = 0
+    with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ACQUISITION_DEVICES), \
+            open_devices(rig, ep, ACQUISITION_DEVICES) as devices:
+        top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
+        clear_z = top + plan.contact.lift_clearance_mm * 1e-3
+        devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
+        try:
+            safe_state(devices, clearance_z_m=clear_z)
+            for block in plan.blocks:
+                path = session_path(plan, block)
+                sessions.append(str(path))
+                positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
+                with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
+                    for index in range(min(n_positions, len(positions))):
+                        counts = acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name])
+                        for k, v in counts.items():
+                            totals[k] += v
+                        step += 1
+                        update_progress_artifact(progress, progress=100.0 * step / steps)
+                logger.info("block %s: session %s", block.name, path)
+        finally:
+            safe_state(devices, clearance_z_m=clear_z)
+    create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, totals, sessions),
+                             description=f"SWEI campaign {plan.name}")
+    return {"sessions": sessions, **totals}
+
+
+def _summary(plan: CampaignPlan, totals: dict[str, int], sessions: list[str]) -> str:
+    lines = [f"## Campaign {plan.name}", "", f"- sequences written: {totals['written']}",
+             f"- recorded as failed after {plan.qc.max_attempts} attempts: {totals['failed']}",
+             f"- already present (resumed): {totals['skipped']}", "", "Sessions:"]
+    lines += [f"- `{s}`" for s in sessions]
+    return "\n".join(lines)

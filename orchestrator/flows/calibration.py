@@ -1,0 +1,141 @@
+"""Indentation calibration flow: every cylinder of every batch, then one stress-strain fit per batch.
+
+The fit becomes a calibration record (JSON, with an id) that acquisitions take their labels from;
+the raw logs and the fit go to one calibration session file per batch. Rerunning the flow resumes:
+cylinders already logged in the session file are not indented again (a cylinder is used once).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from shearlab.datasets.reader import SessionReader
+from shearlab.datasets.records import CalibrationFit, IndentationRecord, SessionInfo
+from shearlab.datasets.writer import SessionWriter
+from shearlab.devices.connect import open_devices
+from shearlab.orchestrator.calibration_records import save_record
+from shearlab.orchestrator.figures import stress_strain_figure
+from shearlab.orchestrator.locks import hold_devices
+from shearlab.orchestrator.operator import operator_for
+from shearlab.orchestrator.procedures.indentation import indent
+from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
+from shearlab.orchestrator.rig_runtime import rig_endpoints
+from shearlab.protocols.phantoms import Cylinder
+from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan, load_calibration_plan
+from shearlab.protocols.rig import Rig, load_rig
+from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
+
+
+@task(name="indent-cylinder", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
+      retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
+def indent_cylinder(devices: Any, operator: Any, cylinder: Cylinder, plan: CalibrationPlan, writer: SessionWriter) -> str:
+    """Operator places the cylinder; one indentation; the raw log goes to the session file."""
+    operator.place_cylinder(cylinder)
+    started = datetime.now(timezone.utc).isoformat()
+    log = indent(devices.hexapod, devices.indenter_ft, devices.clock, plan.indentation, devices.rig.hexapod.limits,
+                 length_mm=cylinder.length_mm)
+    contact = int(np.argmax(log.plate_z_mm <= log.touch_z_mm)) if np.any(log.plate_z_mm <= log.touch_z_mm) else -1
+    writer.append_indentation_run(IndentationRecord(
+        cylinder_index=cylinder.index, batch_id=cylinder.batch_id, time_s=log.time_s, force_n=log.force_n,
+        plate_z_mm=log.plate_z_mm, contact_index=contact, stop_reason=log.stop_reason,
+        concentration_pct=cylinder.concentration_pct, started_at=started,
+        extra={"touch_z_mm": log.touch_z_mm, "radius_mm": cylinder.radius_mm, "length_mm": cylinder.length_mm},
+    ))
+    operator.clear_indenter()
+    return log.stop_reason
+
+
+def compression_runs(path: Path) -> list[CompressionRun]:
+    """Every logged run of a calibration session, from first touch on."""
+    with SessionReader(path) as reader:
+        runs = reader.indentation_runs()
+    out = []
+    for run in runs:
+        touch = float(run.extra["touch_z_mm"])
+        compression = touch - run.plate_z_mm
+        keep = compression >= 0
+        out.append(CompressionRun(compression_mm=compression[keep], force_n=np.asarray(run.force_n[keep], dtype=float),
+                                  radius_mm=float(run.extra["radius_mm"]), length_mm=float(run.extra["length_mm"])))
+    return out
+
+
+@task(name="fit-batch", cache_policy=NO_CACHE)
+def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path) -> CalibrationFit:
+    runs = compression_runs(session_path)
+    fit = fit_modulus(runs, strain_range=plan.indentation.strain_range)
+    now = datetime.now(timezone.utc)
+    record = CalibrationFit(
+        calibration_id=f"cal-{batch.batch_id}-{now:%Y%m%dT%H%M%S}",
+        batch_id=batch.batch_id, concentration_pct=batch.concentration_pct, e_kpa=fit.e_kpa,
+        ci95_kpa=fit.ci95_kpa, n_points=fit.n_points, r2=fit.r2, strain_min=fit.strain_range[0],
+        strain_max=fit.strain_range[1], fitted_at=now.isoformat(),
+        extra={"runs": len(runs), "intercept_kpa": fit.intercept_kpa, "session": str(session_path)},
+    )
+    with SessionWriter.open(session_path, session=_session_info(batch, plan, None), resume=True) as writer:
+        writer.write_calibration_fit(record)
+    save_record(plan.out_dir, record)
+    stress_strain_figure(runs, record, plan.out_dir / f"stress_strain_{batch.batch_id}.png")
+    return record
+
+
+def _session_info(batch: CalibrationBatch, plan: CalibrationPlan, rig: Rig | None) -> SessionInfo:
+    return SessionInfo(
+        kind="calibration", session_id=f"calibration_{batch.batch_id}", phantom=f"cylinders of batch {batch.batch_id}",
+        batch_id=batch.batch_id, concentration_pct=batch.concentration_pct,
+        rig_name=rig.name if rig else "rig", rig=rig.model_dump(mode="json") if rig else {},
+        plan={"cylinders": batch.cylinders, "indentation": plan.indentation.model_dump(mode="json")},
+    )
+
+
+def session_path(plan: CalibrationPlan, batch: CalibrationBatch) -> Path:
+    return plan.out_dir / f"calibration_{batch.batch_id}.h5"
+
+
+@flow(name="indentation-calibration", log_prints=True)
+def calibration_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | None = None) -> list[CalibrationFit]:
+    """Indent every cylinder of every batch in the plan and fit one modulus per batch."""
+    logger = get_run_logger()
+    rig = load_rig(rig_path)
+    plan = load_calibration_plan(plan_path)
+    records: list[CalibrationFit] = []
+    with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ("hexapod", "indenter_ft")), \
+            open_devices(rig, ep, ("hexapod", "indenter_ft")) as devices:
+        operator = operator_for(devices.control)
+        try:
+            for batch in plan.batches:
+                path = session_path(plan, batch)
+                with SessionWriter.open(path, session=_session_info(batch, plan, rig), resume=True) as writer:
+                    done = writer.completed_indentation_runs()
+                    for index in range(batch.cylinders):
+                        if index in done:
+                            continue
+                        cylinder = Cylinder(batch_id=batch.batch_id, concentration_pct=batch.concentration_pct,
+                                            index=index, radius_mm=batch.radius_mm, length_mm=batch.length_mm)
+                        reason = indent_cylinder(devices, operator, cylinder, plan, writer)
+                        logger.info("batch %s cylinder %d: %s", batch.batch_id, index + 1, reason)
+                record = fit_batch(batch, plan, path)
+                logger.info("batch %s: E = %.2f kPa (95 %% CI %.2f-%.2f, R2 %.4f)", batch.batch_id, record.e_kpa,
+                            *record.ci95_kpa, record.r2)
+                records.append(record)
+        finally:
+            devices.hexapod.halt()
+    create_markdown_artifact(
+        key="calibration-summary",
+        markdown=_summary(records),
+        description=f"indentation calibration {plan.name}",
+    )
+    return records
+
+
+def _summary(records: list[CalibrationFit]) -> str:
+    lines = ["| batch | concentration % | E kPa | 95 % CI kPa | points | R2 | calibration id |", "|---|---|---|---|---|---|---|"]
+    for r in records:
+        lines.append(f"| {r.batch_id} | {r.concentration_pct} | {r.e_kpa:.2f} | {r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f} | {r.n_points} | {r.r2:.4f} | {r.calibration_id} |")
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""Operator steps ("place cylinder 3 of batch B1"): done by a person, or by the twin.
+
+On a twin the control endpoint performs the step. On a real rig the flow pauses
+(``pause_flow_run(wait_for_input=...)``) until the operator confirms in the Prefect UI, or, when the
+flow runs from an interactive terminal without a server, at a console prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from shearlab.devices.twin.control import TwinControl
+from shearlab.protocols.phantoms import Cylinder
+
+
+class OperatorAck(BaseModel):
+    """What the operator confirms in the UI."""
+
+    done: bool = True
+    note: str = ""
+
+
+class Operator(Protocol):
+    def place_cylinder(self, cylinder: Cylinder) -> None: ...
+
+    def clear_indenter(self) -> None: ...
+
+
+class TwinOperator:
+    """The twin's control endpoint plays the operator."""
+
+    def __init__(self, control: TwinControl) -> None:
+        self.control = control
+
+    def place_cylinder(self, cylinder: Cylinder) -> None:
+        self.control.call("place_cylinder", batch_id=cylinder.batch_id, concentration_pct=cylinder.concentration_pct, index=cylinder.index)
+
+    def clear_indenter(self) -> None:
+        self.control.call("remove_cylinder")
+
+
+class PrefectOperator:
+    """Pause the flow run until a person confirms the step."""
+
+    def _ask(self, message: str) -> None:
+        from prefect import get_run_logger
+        from prefect.flow_runs import pause_flow_run
+
+        get_run_logger().info("operator step: %s", message)
+        ack = pause_flow_run(wait_for_input=OperatorAck.with_initial_data(description=message), timeout=24 * 3600)
+        if ack is not None and not ack.done:
+            raise RuntimeError(f"operator declined: {message} ({ack.note})")
+
+    def place_cylinder(self, cylinder: Cylinder) -> None:
+        self._ask(f"Place cylinder {cylinder.index + 1} of batch {cylinder.batch_id} ({cylinder.concentration_pct} %) under the plate, lubricated.")
+
+    def clear_indenter(self) -> None:
+        self._ask("Remove the cylinder from the indentation rig.")
+
+
+def operator_for(control: TwinControl | None) -> Operator:
+    return TwinOperator(control) if control is not None else PrefectOperator()

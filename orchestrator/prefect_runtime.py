@@ -1,0 +1,26 @@
+"""Running Prefect from a short-lived command line without a wall of shutdown noise.
+
+With the local ephemeral API, a process that exits right after a flow gets ERROR lines and
+CancelledError tracebacks from the ephemeral server's event recorder as it is torn down (SPEC §6).
+They say nothing about the run, which has finished and been recorded; a user reading them would
+think it failed. We silence those loggers for the teardown only; a persistent server
+(``PREFECT_API_URL``) has no such teardown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_TEARDOWN_LOGGERS = ("prefect.server", "prefect.server.events", "uvicorn", "uvicorn.error", "prefect._internal", "asyncio", "prefect.events")
+
+
+@contextmanager
+def quiet_prefect() -> Iterator[None]:
+    """Run the block; afterwards mute the loggers that only speak during ephemeral-server teardown."""
+    yield
+    for name in _TEARDOWN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False

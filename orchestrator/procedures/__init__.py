@@ -1,0 +1,1 @@
+"""Device procedures: what flows ask devices to do, written against the device interfaces only."""

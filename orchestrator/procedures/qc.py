@@ -1,0 +1,60 @@
+"""Quality gate for one push/image sequence: contact held, tissue moved, echoes coherent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shearlab.protocols.loupas import frame_correlation
+from shearlab.protocols.plans import QcSettings
+
+
+@dataclass(frozen=True)
+class QcVerdict:
+    passed: bool
+    reason: str
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+def displacement_snr_db(displacement_um: np.ndarray) -> float:
+    """Peak displacement over the frame-to-frame jitter floor, dB.
+
+    The jitter is the robust spread of the second temporal difference (it removes the smooth
+    shear-wave motion, leaving estimator noise); the peak is the 99.9th percentile of |d|.
+    """
+    d = np.asarray(displacement_um, dtype=np.float64)
+    second = d[2:] - 2 * d[1:-1] + d[:-2]
+    # Var of a second difference of white noise is 6 sigma^2.
+    noise = 1.4826 * np.median(np.abs(second - np.median(second))) / np.sqrt(6)
+    peak = np.percentile(np.abs(d), 99.9)
+    return float(20 * np.log10(peak / max(noise, 1e-9)))
+
+
+def check_sequence(
+    displacement_um: np.ndarray,
+    iq: np.ndarray,
+    *,
+    force_before_n: float,
+    force_after_n: float,
+    target_force_n: float,
+    settings: QcSettings,
+) -> QcVerdict:
+    """Apply every check; the reason names the first that failed."""
+    figures = {
+        "force_before_n": force_before_n,
+        "force_after_n": force_after_n,
+        "peak_um": float(np.percentile(np.abs(displacement_um), 99.9)),
+        "frame_correlation": float(np.mean(frame_correlation(iq))),
+        "displacement_snr_db": displacement_snr_db(displacement_um),
+    }
+    force_error = max(abs(force_before_n - target_force_n), abs(force_after_n - target_force_n))
+    if force_error > settings.max_force_error_n:
+        return QcVerdict(False, f"contact force off by {force_error:.3f} N during the shot", figures)
+    if figures["frame_correlation"] < settings.min_frame_correlation:
+        return QcVerdict(False, f"echoes decorrelated (correlation {figures['frame_correlation']:.2f}): acoustic contact lost?", figures)
+    if figures["peak_um"] < settings.min_peak_um:
+        return QcVerdict(False, f"peak displacement {figures['peak_um']:.2f} um below {settings.min_peak_um} um", figures)
+    if figures["displacement_snr_db"] < settings.min_displacement_snr_db:
+        return QcVerdict(False, f"displacement SNR {figures['displacement_snr_db']:.1f} dB below {settings.min_displacement_snr_db} dB", figures)
+    return QcVerdict(True, "ok", figures)

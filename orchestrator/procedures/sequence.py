@@ -1,0 +1,79 @@
+"""One push/image sequence at a probe position: fire, track (Loupas), check quality.
+
+The robot holds the probe still during the shot; its watchdog is kicked from this thread while the
+scanner's reply is awaited in a worker thread, so a long transfer never looks like a dead controller.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from shearlab.devices.clock import Clock
+from shearlab.devices.interfaces import ForceSensor, Robot, ScanResult, Scanner
+from shearlab.orchestrator.procedures.contact import contact_force_n
+from shearlab.orchestrator.procedures.qc import QcVerdict, check_sequence
+from shearlab.protocols.loupas import loupas_displacement
+from shearlab.protocols.plans import QcSettings
+from shearlab.protocols.sequences import SOUND_SPEED_M_S, SequenceSpec
+
+# Wall seconds between watchdog kicks while a shot is in flight.
+KICK_INTERVAL_WALL_S = 0.05
+
+
+@dataclass
+class SequenceOutcome:
+    displacement_um: np.ndarray
+    iq: np.ndarray
+    qc: QcVerdict
+    force_time_s: np.ndarray
+    force_n: np.ndarray
+    result: ScanResult
+
+
+def fire_holding_watchdog(robot: Robot, scanner: Scanner, *, push: bool = True) -> ScanResult:
+    """Fire the configured sequence while this thread keeps the robot's watchdog alive."""
+    done = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(scanner.fire, push=push)
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(KICK_INTERVAL_WALL_S):
+            robot.kick_watchdog()
+        return future.result()
+
+
+def acquire_sequence(
+    robot: Robot,
+    probe_ft: ForceSensor,
+    scanner: Scanner,
+    clock: Clock,
+    sequence: SequenceSpec,
+    *,
+    target_force_n: float,
+    qc: QcSettings,
+) -> SequenceOutcome:
+    """Configure, fire, estimate displacement and apply the quality gate."""
+    scanner.configure(sequence)
+    t0 = clock.now()
+    force_before = contact_force_n(probe_ft)
+    t1 = clock.now()
+    result = fire_holding_watchdog(robot, scanner, push=True)
+    t2 = clock.now()
+    force_after = contact_force_n(probe_ft)
+    t3 = clock.now()
+    robot.kick_watchdog()
+    displacement = loupas_displacement(
+        result.iq,
+        centre_frequency_hz=sequence.probe.centre_frequency_mhz * 1e6,
+        depth_pixel_m=sequence.grid.dz_m,
+        sound_speed_m_s=SOUND_SPEED_M_S,
+    )
+    verdict = check_sequence(displacement, result.iq, force_before_n=force_before, force_after_n=force_after,
+                             target_force_n=target_force_n, settings=qc)
+    # Force samples around the shot, times relative to the push start.
+    push_at = (t1 + t2) / 2
+    times = np.array([(t0 + t1) / 2, (t2 + t3) / 2]) - push_at
+    return SequenceOutcome(displacement, result.iq, verdict, times, np.array([force_before, force_after]), result)
