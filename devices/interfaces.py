@@ -12,10 +12,12 @@ newtons and torques in newton-millimetres.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from shearlab.protocols.sequences import SequenceSpec
 
 
 @dataclass(frozen=True)
@@ -125,5 +127,95 @@ class Hexapod(Protocol):
 
     def halt(self) -> None:
         """Stop all axes at once (``HLT``); safe to call in any state."""
+
+    def close(self) -> None: ...
+
+
+
+@dataclass(frozen=True)
+class ScannerIdentity:
+    """What a scanner says it is (IDENTIFY)."""
+
+    vendor: str
+    model: str
+    serial: str
+    firmware: str
+    n_channels: int
+    protocol_version: int
+
+    def __str__(self) -> str:
+        return f"{self.vendor} {self.model} SN {self.serial} fw {self.firmware}"
+
+
+@dataclass(frozen=True)
+class ScannerState:
+    """The scanner's own account of itself (STATUS).
+
+    ``state`` is ``idle``, ``configured``, ``firing`` or ``fault``; ``push_ready_in_s`` is the virtual
+    time until the duty-cycle limit accepts another push; ``duty_cycle`` is the push on-time fraction over
+    the scanner's duty window; ``temperature_c`` is ``None`` where the scanner reports none.
+    """
+
+    state: str
+    sequence_id: str | None
+    last_error: str | None
+    last_error_code: int | None
+    temperature_c: float | None
+    duty_cycle: float
+    push_ready_in_s: float
+    pushes: int
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One fired sequence: beamformed IQ and its timing.
+
+    Attributes
+    ----------
+    iq
+        Complex64, shape ``(1 + frames, depth, lateral)``; frame 0 is the pre-push reference.
+    frame_times_s
+        Float64, shape ``(1 + frames,)``: acquisition time of each frame, seconds relative to the push
+        start (frame 0 is negative).
+    depth_m, lateral_m
+        Float64 pixel-centre coordinates, shapes ``(depth,)`` and ``(lateral,)``, metres from the probe
+        face and from the probe centre.
+    push_start_s
+        Scanner clock (virtual seconds) at the push start.
+    push_duration_s, push_voltage_v
+        What was transmitted; both 0 when the push was disabled (``pushed`` false).
+    sequence_id
+        The id CONFIGURE gave the sequence ("" until the scanner bridge fills it in).
+    metadata
+        Further JSON-serialisable facts the scanner reports.
+    """
+
+    iq: np.ndarray
+    frame_times_s: np.ndarray
+    depth_m: np.ndarray
+    lateral_m: np.ndarray
+    push_start_s: float
+    push_duration_s: float
+    push_voltage_v: float
+    pushed: bool
+    sequence_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    name: str
+
+    def status(self) -> DeviceStatus: ...
+
+    def identify(self) -> ScannerIdentity: ...
+
+    def read_state(self) -> ScannerState: ...
+
+    def configure(self, sequence: SequenceSpec) -> str:
+        """Load a push/imaging sequence; returns its sequence id. Also clears a latched fault."""
+
+    def fire(self, *, push: bool = True) -> ScanResult:
+        """Fire the configured sequence (the push only if ``push``) and return its IQ frames."""
 
     def close(self) -> None: ...
