@@ -1,0 +1,64 @@
+"""The indentation calibration flow against a twin: the hidden modulus of each batch is recovered."""
+
+from __future__ import annotations
+
+import pytest
+
+from shearlab.datasets.reader import SessionReader
+from shearlab.orchestrator.calibration_records import load_record
+from shearlab.orchestrator.flows.calibration import calibration_flow, session_path
+from shearlab.protocols.phantoms import cast_batch
+from shearlab.protocols.plans import load_calibration_plan
+
+pytestmark = pytest.mark.slow
+
+HOST = "127.0.0.61"
+SPEED = 200.0
+
+
+def _plan(tmp_path):
+    path = tmp_path / "calibration.toml"
+    path.write_text(f"""
+name = "mini"
+out_dir = "{tmp_path / 'cal'}"
+
+[[batches]]
+batch_id = "T-10"
+concentration_pct = 10.0
+cylinders = 2
+
+[[batches]]
+batch_id = "T-17.5"
+concentration_pct = 17.5
+cylinders = 2
+""")
+    return path
+
+
+def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, rig_file, prefect_harness):
+    twin = twin_factory(HOST, speed=SPEED)
+    rig = rig_file(HOST, SPEED)
+    plan_path = _plan(tmp_path)
+    records = calibration_flow(rig_path=rig, plan_path=plan_path, endpoints=twin.endpoints)
+
+    plan = load_calibration_plan(plan_path)
+    assert [r.batch_id for r in records] == ["T-10", "T-17.5"]
+    for record, batch in zip(records, plan.batches, strict=True):
+        truth_kpa = cast_batch(batch.batch_id, batch.concentration_pct).e_static_pa / 1e3
+        assert record.e_kpa == pytest.approx(truth_kpa, rel=0.05)
+        assert record.ci95_kpa[0] < record.e_kpa < record.ci95_kpa[1]
+        assert record.r2 > 0.98
+        # The record on disk is what acquisitions label with.
+        assert load_record(plan.out_dir, batch.batch_id).calibration_id == record.calibration_id
+        with SessionReader(session_path(plan, batch)) as reader:
+            runs = reader.indentation_runs()
+            fits = reader.calibration_fits()
+        assert sorted(r.cylinder_index for r in runs) == [0, 1]
+        # The force limit is enforced inside the loop: no sample beyond 2 N by more than a sample's worth.
+        assert max(float(r.force_n.max()) for r in runs) < plan.indentation.stop_force_n + 0.1
+        assert fits[-1].calibration_id == record.calibration_id
+    assert (plan.out_dir / "stress_strain_T-10.png").stat().st_size > 0
+
+    # Rerunning resumes: no cylinder is indented twice, a new fit is recorded from the same runs.
+    again = calibration_flow(rig_path=rig, plan_path=plan_path, endpoints=twin.endpoints)
+    assert again[0].e_kpa == pytest.approx(records[0].e_kpa, rel=1e-9)
