@@ -1,0 +1,427 @@
+"""UR3 driver over ``ur_rtde``: the :class:`~shearlab.devices.interfaces.Robot` of the rig.
+
+Transport: the unmodified ``ur_rtde`` bindings. ``rtde_receive`` streams the state on TCP 30004;
+``rtde_control`` uploads its URScript on 30003, checks the dashboard on 29999 and sends commands
+through RTDE input registers. The same class talks to the lab's UR3 or to the twin
+(``shearlab.devices.twin.ur_controller``).
+
+=========================  ===============================================  =====================
+Robot method               ur_rtde call                                     refused before I/O
+=========================  ===============================================  =====================
+``move_linear``            ``RTDEControlInterface.moveL(pose, v, a)``       outside box; v, a
+``speed_linear``           ``RTDEControlInterface.speedL(xd, a, 0)``        linear speed; a
+``stop``                   ``RTDEControlInterface.speedStop(10)``           --
+``set_watchdog``           ``RTDEControlInterface.setWatchdog(f)``          f <= 0
+``kick_watchdog``          ``RTDEControlInterface.kickWatchdog()``          --
+``tcp_pose``               ``RTDEReceiveInterface.getActualTCPPose()``      --
+``is_protective_stopped``  ``RTDEReceiveInterface.isProtectiveStopped()``   --
+``unlock_protective_stop`` ``DashboardClient.unlockProtectiveStop()``       --
+``status``                 ``DashboardClient.polyscopeVersion()`` ...       --
+=========================  ===============================================  =====================
+
+Limits (workspace box, speed, acceleration) come from the rig file; a refused command raises
+:class:`SafetyLimitError` (or ``ValueError`` for a malformed argument) and sends nothing. Failures
+on the link raise :class:`DeviceConnectionError`; a stalled state stream :class:`DeviceTimeoutError`;
+a protective stop :class:`DeviceFaultError`. Every message names the device and the address.
+
+The C++ constructors hold the GIL while they connect, and a TCP connect to an absent host can take
+minutes; ``connect()`` therefore first probes the three ports from Python with the clock's I/O
+timeout, so an unreachable robot fails fast with :class:`DeviceConnectionError`.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from shearlab.devices.clock import MIN_IO_TIMEOUT_WALL_S, Clock
+from shearlab.devices.errors import (
+    DeviceConnectionError,
+    DeviceError,
+    DeviceFaultError,
+    DeviceTimeoutError,
+    SafetyLimitError,
+)
+from shearlab.devices.interfaces import DeviceStatus
+from shearlab.protocols.rig import RobotLimits
+
+RTDE_PORT = 30004
+DASHBOARD_PORT = 29999
+SCRIPT_PORT = 30003
+# A port probe is one TCP handshake: 2 s virtual, never below the clock's wall-time floor.
+_PROBE_TIMEOUT_S = 2.0
+# The CB3 streams state at 125 Hz: 25 missing packets (0.2 s) mean a stalled stream, unless that is
+# shorter than the I/O floor a loaded machine needs.
+_STALE_WALL_S = max(25 / 125, MIN_IO_TIMEOUT_WALL_S)
+# Polling period of wait loops, virtual seconds.
+_POLL_S = 0.05
+# The TCP counts as still below this speed, m/s (the controller's own resolution is ~1e-5).
+_STILL_M_S = 1e-4
+# speedStop / stop deceleration, m/s^2: ur_rtde's default, a firm but not violent stop.
+_STOP_DECEL_M_S2 = 10.0
+# PolyScope accepts "unlock protective stop" only 5 s after the stop; retry for a little longer.
+_UNLOCK_RETRY_S = 6.0
+_PROGRAM_START_S = 5.0
+
+
+class URRobot:
+    """A UR arm driven through ``ur_rtde``.
+
+    Parameters
+    ----------
+    host
+        Controller address (the lab's UR3, or a twin's loopback address such as ``127.0.0.5``).
+    limits
+        Safety limits from the rig file; commands beyond them are refused before any I/O.
+    clock
+        Every wait goes through it (``Clock(speed)`` for a twin running ``speed`` times real time).
+    name
+        The rig's name for the device, used in every error message.
+    """
+
+    def __init__(self, host: str, *, limits: RobotLimits, clock: Clock, name: str = "robot") -> None:
+        self.name = name
+        self.host = str(host)
+        self.limits = limits
+        self.clock = clock
+        self._receive: Any = None
+        self._control: Any = None
+        self._last_timestamp: float | None = None
+        self._last_timestamp_wall = 0.0
+
+    # -- connection ------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the receive and control interfaces (uploads the control script); idempotent."""
+        if self._control is not None:
+            return
+        for port in (DASHBOARD_PORT, RTDE_PORT, SCRIPT_PORT):
+            self._probe(port)
+        import rtde_control
+        import rtde_receive
+
+        try:
+            self._receive = rtde_receive.RTDEReceiveInterface(self.host)
+        except (RuntimeError, ValueError) as exc:
+            raise DeviceConnectionError(self.name, f"RTDE receive at {self.host}:{RTDE_PORT} failed: {exc}") from exc
+        try:
+            self._control = rtde_control.RTDEControlInterface(self.host)
+        except (RuntimeError, ValueError) as exc:
+            stopped = self._receive.isProtectiveStopped()
+            self._receive = None
+            if stopped:
+                raise DeviceFaultError(
+                    self.name,
+                    f"the controller at {self.host} is in a protective stop and will not run the control "
+                    "script; inspect the cause and unlock it from the pendant or the dashboard",
+                ) from exc
+            raise DeviceConnectionError(self.name, f"RTDE control at {self.host} failed: {exc}") from exc
+        self._last_timestamp = None
+
+    def close(self) -> None:
+        """Stop the control script and disconnect; safe to call twice."""
+        control, self._control = self._control, None
+        if control is not None:
+            try:
+                if control.isConnected():
+                    control.stopScript()
+                # Explicitly: a control interface that outlives its twin (a traceback can hold it)
+                # would otherwise keep trying to reconnect in its own thread.
+                control.disconnect()
+            except (RuntimeError, ValueError):
+                pass  # closing a link that is already gone must not fail
+        # The receive interface only stops on a lost link; its destructor disconnects (0.5 s).
+        self._receive = None
+
+    def __enter__(self) -> URRobot:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._control is not None
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def tcp_pose(self) -> np.ndarray:
+        """Actual TCP pose, shape (6,): metres and axis-angle radians, UR base frame."""
+        receive = self._fresh_receive()
+        with self._translate("getActualTCPPose"):
+            return np.array(receive.getActualTCPPose(), dtype=float)
+
+    def tcp_speed(self) -> np.ndarray:
+        """Actual TCP velocity, shape (6,): m/s and rad/s."""
+        receive = self._fresh_receive()
+        with self._translate("getActualTCPSpeed"):
+            return np.array(receive.getActualTCPSpeed(), dtype=float)
+
+    def is_protective_stopped(self) -> bool:
+        receive = self._fresh_receive()
+        with self._translate("isProtectiveStopped"):
+            return bool(receive.isProtectiveStopped())
+
+    def wait_until_still(self, timeout_s: float) -> None:
+        """Block until the TCP speed is below 0.1 mm/s; ``DeviceTimeoutError`` after ``timeout_s``."""
+        deadline = self.clock.deadline(timeout_s)
+        while float(np.linalg.norm(self.tcp_speed()[:3])) >= _STILL_M_S:
+            if deadline.expired():
+                raise DeviceTimeoutError(self.name, f"TCP still moving {timeout_s:g} s after the wait began")
+            self.clock.sleep(_POLL_S)
+
+    def status(self) -> DeviceStatus:
+        """Identity from the dashboard, state, and the wall time to the next state packet."""
+        if self._receive is None:
+            return DeviceStatus(self.name, identity="", state="disconnected", latency_ms=math.nan)
+        identity = self._identity()
+        start = time.perf_counter()
+        first = self._receive.getTimestamp()
+        latency_deadline = start + 2 * _STALE_WALL_S
+        while self._receive.getTimestamp() == first and time.perf_counter() < latency_deadline:
+            time.sleep(1e-4)
+        latency_ms = (time.perf_counter() - start) * 1e3
+        try:
+            if self.is_protective_stopped():
+                state = "protective stop"
+            elif float(np.linalg.norm(self.tcp_speed()[:3])) >= _STILL_M_S:
+                state = "moving"
+            else:
+                state = "idle"
+        except DeviceError as exc:
+            state = f"error: {exc.message}"
+        return DeviceStatus(self.name, identity=identity, state=state, latency_ms=latency_ms)
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def move_linear(self, pose: np.ndarray, *, speed_m_s: float, accel_m_s2: float) -> None:
+        """Blocking straight-line move of the TCP to ``pose`` (6,), metres and axis-angle radians."""
+        target = self._checked_vector(pose, "pose")
+        xyz = tuple(float(v) for v in target[:3])
+        box = self.limits.workspace
+        if not box.contains(xyz):
+            raise SafetyLimitError(
+                self.name,
+                f"target position {_fmt(xyz)} m is outside the workspace box {_fmt(box.min_m)}..{_fmt(box.max_m)} m",
+            )
+        self._check_rate(speed_m_s, self.limits.max_speed_m_s, "speed_m_s", "max_speed_m_s", "m/s")
+        self._check_rate(accel_m_s2, self.limits.max_accel_m_s2, "accel_m_s2", "max_accel_m_s2", "m/s^2")
+        control = self._ready_control("moveL")
+        with self._translate("moveL"):
+            done = control.moveL([float(v) for v in target], float(speed_m_s), float(accel_m_s2), False)
+        if not done:
+            self._raise_refused("moveL")
+        self._await_new_states(2)
+
+    def speed_linear(self, velocity: np.ndarray, *, accel_m_s2: float) -> None:
+        """Start a TCP velocity command (6,), m/s and rad/s; runs until changed or ``stop()``."""
+        xd = self._checked_vector(velocity, "velocity")
+        linear = float(np.linalg.norm(xd[:3]))
+        if linear > self.limits.max_speed_m_s:
+            raise SafetyLimitError(
+                self.name,
+                f"linear speed {linear:g} m/s exceeds the rig limit max_speed_m_s = {self.limits.max_speed_m_s:g} m/s",
+            )
+        self._check_rate(accel_m_s2, self.limits.max_accel_m_s2, "accel_m_s2", "max_accel_m_s2", "m/s^2")
+        control = self._ready_control("speedL")
+        with self._translate("speedL"):
+            done = control.speedL([float(v) for v in xd], float(accel_m_s2), 0.0)
+        if not done:
+            self._raise_refused("speedL")
+
+    def stop(self) -> None:
+        """Decelerate any velocity command to rest; a robot already in protective stop is at rest."""
+        control = self._require_control()
+        with self._translate("speedStop"):
+            done = control.speedStop(_STOP_DECEL_M_S2)
+        if not done and not self.is_protective_stopped():
+            self._raise_refused("speedStop")
+
+    def set_watchdog(self, min_frequency_hz: float) -> None:
+        """Arm the controller-side watchdog: without a kick this often, the robot stops."""
+        if not (math.isfinite(min_frequency_hz) and min_frequency_hz > 0):
+            raise ValueError(f"{self.name}: watchdog frequency must be a positive number of Hz, got {min_frequency_hz!r}")
+        control = self._ready_control("setWatchdog")
+        with self._translate("setWatchdog"):
+            done = control.setWatchdog(float(min_frequency_hz))
+        if not done:
+            self._raise_refused("setWatchdog")
+
+    def kick_watchdog(self) -> None:
+        control = self._require_control()
+        with self._translate("kickWatchdog"):
+            done = control.kickWatchdog()
+        if not done:
+            self._raise_refused("kickWatchdog")
+
+    def zero_ft_sensor(self) -> None:
+        """Zero the controller's wrist force estimate (``zeroFtSensor``)."""
+        control = self._ready_control("zeroFtSensor")
+        with self._translate("zeroFtSensor"):
+            done = control.zeroFtSensor()
+        if not done:
+            self._raise_refused("zeroFtSensor")
+
+    def unlock_protective_stop(self) -> None:
+        """Unlock a protective stop through the dashboard and restart the control script.
+
+        PolyScope refuses the unlock until 5 s after the stop; this retries for 6 s (virtual).
+        """
+        import dashboard_client
+
+        dashboard = dashboard_client.DashboardClient(self.host)
+        with self._translate("dashboard connect"):
+            dashboard.connect()
+        try:
+            deadline = self.clock.deadline(_UNLOCK_RETRY_S)
+            while True:
+                # ur_rtde 1.6 returns None and raises on a refusal ("Cannot unlock protective stop
+                # until 5s after occurrence..."); older versions return True / False.
+                try:
+                    unlocked, answer = dashboard.unlockProtectiveStop() is not False, ""
+                except RuntimeError as exc:
+                    unlocked, answer = False, str(exc)
+                if unlocked:
+                    break
+                if deadline.expired():
+                    raise DeviceFaultError(
+                        self.name, f"the controller at {self.host} refused to unlock the protective stop: {answer}"
+                    )
+                self.clock.sleep(_POLL_S * 10)
+        finally:
+            dashboard.disconnect()
+        control = self._require_control()
+        with self._translate("reuploadScript"):
+            control.reuploadScript()
+        deadline = self.clock.deadline(_PROGRAM_START_S)
+        while not control.isProgramRunning():
+            if deadline.expired():
+                raise DeviceTimeoutError(self.name, f"control script did not restart on {self.host} after the unlock")
+            self.clock.sleep(_POLL_S)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _probe(self, port: int) -> None:
+        timeout = self.clock.io_timeout(_PROBE_TIMEOUT_S)
+        try:
+            with socket.create_connection((self.host, port), timeout=timeout):
+                pass
+        except OSError as exc:
+            raise DeviceConnectionError(
+                self.name, f"cannot reach the UR controller at {self.host}:{port} ({exc.strerror or exc})"
+            ) from exc
+
+    def _require_control(self) -> Any:
+        if self._control is None:
+            raise DeviceConnectionError(self.name, f"not connected to {self.host}; call connect() first")
+        # A command on a control interface that lost its link blocks inside ur_rtde (which keeps
+        # trying to reconnect); refuse it here instead.
+        if not self._control.isConnected():
+            raise DeviceConnectionError(self.name, f"lost the RTDE control link to {self.host}:{RTDE_PORT}")
+        return self._control
+
+    def _ready_control(self, operation: str) -> Any:
+        """The control interface, after checking the stream is alive and there is no protective stop."""
+        control = self._require_control()
+        if self.is_protective_stopped():
+            raise DeviceFaultError(
+                self.name, f"{operation} refused: the robot at {self.host} is in a protective stop; unlock it first"
+            )
+        return control
+
+    def _fresh_receive(self) -> Any:
+        """The receive interface, once the RTDE stream is shown to be connected and advancing."""
+        if self._receive is None:
+            raise DeviceConnectionError(self.name, f"not connected to {self.host}; call connect() first")
+        with self._translate("RTDE receive"):
+            connected = self._receive.isConnected()
+            timestamp = self._receive.getTimestamp()
+        if not connected:
+            raise DeviceConnectionError(self.name, f"RTDE state stream from {self.host}:{RTDE_PORT} was lost")
+        now = time.monotonic()
+        if timestamp != self._last_timestamp:
+            self._last_timestamp, self._last_timestamp_wall = timestamp, now
+        elif now - self._last_timestamp_wall > _STALE_WALL_S:
+            raise DeviceTimeoutError(
+                self.name,
+                f"no RTDE state from {self.host}:{RTDE_PORT} for {now - self._last_timestamp_wall:.2f} s; "
+                "the stream stalled",
+            )
+        return self._receive
+
+    def _await_new_states(self, count: int) -> None:
+        """Wait for ``count`` new state packets, so that reads after a finished move see its end.
+
+        The control and receive interfaces use separate RTDE connections: the packet that tells the
+        control side "done" may reach it before the receive side has the final pose.
+        """
+        deadline = time.monotonic() + count * _STALE_WALL_S
+        seen = self._receive.getTimestamp()
+        while count > 0 and time.monotonic() < deadline:
+            time.sleep(1e-3)
+            now = self._receive.getTimestamp()
+            if now != seen:
+                seen, count = now, count - 1
+
+    def _identity(self) -> str:
+        import dashboard_client
+
+        dashboard = dashboard_client.DashboardClient(self.host)
+        try:
+            dashboard.connect()
+            version = dashboard.polyscopeVersion()
+            model = dashboard.getRobotModel()
+            try:
+                serial = dashboard.getSerialNumber()
+            except RuntimeError:
+                serial = ""  # PolyScope < 5.6 has no serial-number command
+        except RuntimeError as exc:
+            return f"dashboard at {self.host}:{DASHBOARD_PORT} unavailable ({exc})"
+        finally:
+            dashboard.disconnect()
+        return " ".join(p for p in (model, f"PolyScope {version}", f"serial {serial}" if serial else "") if p)
+
+    def _raise_refused(self, operation: str) -> None:
+        # The control side learns of a stop from its own RTDE connection; let the receive side
+        # catch up before asking it why.
+        if self._receive is not None and self._receive.isConnected():
+            self._await_new_states(2)
+        if self._receive is not None and self._receive.isConnected() and self._receive.isProtectiveStopped():
+            raise DeviceFaultError(
+                self.name, f"{operation} ended in a protective stop of the robot at {self.host}; inspect, then unlock"
+            )
+        if self._receive is None or not self._receive.isConnected():
+            raise DeviceConnectionError(self.name, f"{operation}: lost the RTDE link to {self.host}:{RTDE_PORT}")
+        raise DeviceFaultError(self.name, f"{operation} refused by the controller at {self.host}")
+
+    @contextmanager
+    def _translate(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except (RuntimeError, ValueError) as exc:
+            raise DeviceConnectionError(self.name, f"{operation} at {self.host} failed: {exc}") from exc
+
+    def _checked_vector(self, value: np.ndarray, what: str) -> np.ndarray:
+        array = np.asarray(value, dtype=float)
+        if array.shape != (6,):
+            raise ValueError(f"{self.name}: {what} must have shape (6,) (x, y, z, rx, ry, rz), got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{self.name}: {what} must be finite, got {array.tolist()}")
+        return array
+
+    def _check_rate(self, value: float, limit: float, what: str, limit_name: str, unit: str) -> None:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{self.name}: {what} must be a positive number of {unit}, got {value!r}")
+        if value > limit:
+            raise SafetyLimitError(self.name, f"{what} = {value:g} {unit} exceeds the rig limit {limit_name} = {limit:g} {unit}")
+
+
+def _fmt(values: tuple[float, ...] | list[float]) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
