@@ -195,10 +195,15 @@ class RobotModel:
             self._speed_until = np.inf
 
     def set_watchdog(self, min_frequency_hz: float) -> None:
-        """Arm the watchdog (0 disarms): not kicked within ``1 / min_frequency_hz`` -> protective stop."""
+        """Arm the watchdog (0 disarms): not kicked within ``1 / min_frequency_hz`` -> protective stop.
+
+        The watchdog checks that the client is alive, and a client's code runs in wall time whatever
+        the twin's speed: the period is ``1 / min_frequency_hz`` wall seconds, i.e. that times the
+        clock's speed in virtual seconds.
+        """
         with self._lock:
             self._advance()
-            self._watchdog_period_s = 1.0 / min_frequency_hz if min_frequency_hz > 0 else 0.0
+            self._watchdog_period_s = self._clock.speed / min_frequency_hz if min_frequency_hz > 0 else 0.0
             self._last_kick = self._t
 
     def kick_watchdog(self) -> None:

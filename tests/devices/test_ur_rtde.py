@@ -139,8 +139,9 @@ def test_speed_linear_moves_until_stop(home: URRobot, twin: TwinControl) -> None
 
 @pytest.mark.slow
 def test_watchdog_kicked_keeps_running_and_a_missed_kick_gives_a_protective_stop(home: URRobot) -> None:
-    # 1 Hz: a 1 s virtual window is 200 ms of wall time at speed 5, wide enough for a loaded CI box.
-    home.set_watchdog(1.0)
+    # 5 Hz: the client must kick within 200 ms of wall time (a liveness check runs on the wall clock
+    # whatever the twin's speed); kicks every 10 ms of wall time keep it alive on a loaded CI box.
+    home.set_watchdog(5.0)
     home.speed_linear(np.array([0.01, 0.0, 0.0, 0.0, 0.0, 0.0]), accel_m_s2=0.5)
     deadline = home.clock.deadline(2.0)
     while not deadline.expired():
