@@ -1,0 +1,36 @@
+"""Errors about session files: each names the file, the sequence where there is one, and the cause.
+
+``SessionFileError`` is a ``ValueError`` so that command-line code can report any of them the same
+way; the subclasses say which kind of problem it is so that callers can decide what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SessionFileError(ValueError):
+    """A session file cannot be used as asked."""
+
+    def __init__(self, path: Path | str, message: str, *, key: str | None = None) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.message = message
+        where = f"{self.path}" + (f": sequence {key}" if key is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
+class NotASessionFileError(SessionFileError):
+    """Missing, not HDF5, or an HDF5 file that shearlab did not write."""
+
+
+class SchemaVersionError(SessionFileError):
+    """Written by a newer shearlab whose layout this version cannot read."""
+
+
+class CorruptSessionError(SessionFileError):
+    """Truncated, structurally broken, or a checksum does not match the data."""
+
+
+class SessionConflictError(SessionFileError):
+    """Resuming a file that belongs to another session, or appending a sequence twice."""

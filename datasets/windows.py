@@ -1,0 +1,198 @@
+"""Training windows for the spatio-temporal CNN as a ``torch.utils.data.Dataset`` (SPEC §2).
+
+One item per sequence per epoch: a ``w x w`` pixel window with all frames, centred at a random pixel
+inside the ROI, normalised and optionally augmented. The window position and every augmentation
+draw come from ``numpy.random.default_rng([epoch_seed, epoch, index])``, so the same seed and epoch
+give the same windows whatever the number of ``DataLoader`` workers and the order they run in.
+
+HDF5 files are opened lazily in whichever process reads (each worker opens its own handles), never
+inherited across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from shearlab.datasets.augment import AugmentConfig, augment_blur, augment_erase, augment_geometry
+from shearlab.datasets.layout import SEQUENCES
+from shearlab.datasets.reader import SequenceRef, SessionReader, open_h5_readonly
+
+WINDOW_SIZES_PX: tuple[int, ...] = (65, 33, 17, 9, 5)
+Normalisation = Literal["window", "sequence"]
+# Guards the division for a flat window (e.g. erased or saturated), in the data's own units.
+_STD_FLOOR = 1e-6
+
+
+def normalise(values: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """``(values - mean) / std`` in float32, with ``std`` floored so a flat input stays finite."""
+    return ((values - np.float32(mean)) / np.float32(max(std, _STD_FLOOR))).astype(np.float32)
+
+
+def normalise_volume(volume_um: np.ndarray, ref: SequenceRef) -> np.ndarray:
+    """Per-sequence normalisation of a whole displacement volume ``(frames, depth, lateral)``.
+
+    The same affine map ``WindowDataset(normalisation="sequence")`` applies to every window of
+    ``ref``, so a dense full-field evaluation sees exactly what training saw (SPEC §2).
+    """
+    return normalise(volume_um, ref.displacement_mean_um, ref.displacement_std_um)
+
+
+@dataclass(frozen=True)
+class WindowPlacement:
+    """Where item ``index`` of an epoch reads: the sequence and the window's centre pixel."""
+
+    ref: SequenceRef
+    centre_depth_px: int
+    centre_lateral_px: int
+    half_px: int
+
+    @property
+    def depth_slice(self) -> slice:
+        return slice(self.centre_depth_px - self.half_px, self.centre_depth_px + self.half_px + 1)
+
+    @property
+    def lateral_slice(self) -> slice:
+        return slice(self.centre_lateral_px - self.half_px, self.centre_lateral_px + self.half_px + 1)
+
+
+class WindowDataset(Dataset):
+    """Random ROI windows, one per sequence per epoch.
+
+    Parameters
+    ----------
+    sequences
+        Labelled sequences with displacement (e.g. from ``Catalogue.query(labelled=True)``).
+    window
+        Window side in pixels, odd (the paper's 65, 33, 17, 9, 5).
+    epoch_seed, epoch
+        Seed of the run and current epoch (``set_epoch`` between epochs).
+    normalisation
+        ``"window"``: per-window z-score (paper); ``"sequence"``: the sequence's own mean/std, the
+        same for every window of a sequence (needed for dense full-field inference).
+    augment
+        ``True`` for ``AugmentConfig()``, an ``AugmentConfig``, or ``False``.
+    frames
+        Use the first ``frames`` frames (default: all).
+    return_info
+        Items become ``(window, label, info)``, ``info`` a dict naming the sequence and position.
+
+    Items are ``(window, label)``: ``window`` float32 tensor ``(1, frames, window, window)``,
+    ``label`` float32 scalar tensor, Young's modulus in kPa.
+    """
+
+    def __init__(self, sequences: Sequence[SequenceRef], window: int, *, epoch_seed: int = 0, epoch: int = 0,
+                 normalisation: Normalisation = "window", augment: bool | AugmentConfig = False,
+                 frames: int | None = None, return_info: bool = False) -> None:
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"window must be a positive odd number of pixels, got {window}")
+        if normalisation not in ("window", "sequence"):
+            raise ValueError(f"normalisation must be 'window' or 'sequence', got {normalisation!r}")
+        refs = list(sequences)
+        if not refs:
+            raise ValueError("no sequences given")
+        unusable = [r.id for r in refs if r.label_e_kpa is None or not r.has_displacement]
+        if unusable:
+            raise ValueError(f"{len(unusable)} sequences have no label or no displacement, e.g. {unusable[:3]}")
+        self.refs = refs
+        self.window = window
+        self.half_px = window // 2
+        self.epoch_seed = int(epoch_seed)
+        self.epoch = int(epoch)
+        self.normalisation = normalisation
+        self.augment = AugmentConfig() if augment is True else (augment or None)
+        self.frames = frames
+        self.return_info = return_info
+        self._centre_ranges = {path: self._centre_range(path) for path in {r.path for r in refs}}
+        self._files: dict[Path, h5py.File] = {}
+        self._pid = os.getpid()
+
+    def _centre_range(self, path: Path) -> tuple[int, int, int, int]:
+        """Valid window centres ``[d0, d1) x [l0, l1)``: inside the ROI and the window inside the image."""
+        with SessionReader(path) as reader:
+            grid, roi = reader.grid, reader.info.roi
+        _, depth, lateral = grid.shape
+        rows, cols = grid.roi_slices(roi)
+        h = self.half_px
+        d0, d1 = max(rows.start, h), min(rows.stop, depth - h)
+        l0, l1 = max(cols.start, h), min(cols.stop, lateral - h)
+        if d0 >= d1 or l0 >= l1:
+            raise ValueError(f"{path}: a {self.window} px window centred in the ROI does not fit the "
+                             f"{depth} x {lateral} image")
+        return d0, d1, l0, l1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_files"] = {}
+        return state
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.epoch_seed, self.epoch, index])
+
+    def _place(self, index: int, rng: np.random.Generator) -> WindowPlacement:
+        ref = self.refs[index]
+        d0, d1, l0, l1 = self._centre_ranges[ref.path]
+        return WindowPlacement(ref, int(rng.integers(d0, d1)), int(rng.integers(l0, l1)), self.half_px)
+
+    def placement(self, index: int) -> WindowPlacement:
+        """The window item ``index`` reads in the current epoch (no I/O)."""
+        return self._place(index, self._rng(index))
+
+    def _file(self, path: Path) -> h5py.File:
+        if os.getpid() != self._pid:
+            self._files, self._pid = {}, os.getpid()
+        fh = self._files.get(path)
+        if fh is None:
+            fh = self._files[path] = open_h5_readonly(path)
+        return fh
+
+    def read_window(self, placement: WindowPlacement) -> np.ndarray:
+        """Raw window ``(frames, window, window)`` in micrometres."""
+        frames = slice(None) if self.frames is None else slice(0, self.frames)
+        dset = self._file(placement.ref.path)[SEQUENCES]["displacement"]
+        return dset[placement.ref.row, frames, placement.depth_slice, placement.lateral_slice]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        if not 0 <= index < len(self.refs):
+            raise IndexError(index)
+        rng = self._rng(index)
+        where = self._place(index, rng)
+        values = self.read_window(where)
+        if self.augment is not None:
+            values = augment_geometry(values, rng, self.augment)
+            values = augment_blur(values, rng, self.augment)
+        ref = where.ref
+        if self.normalisation == "window":
+            values = normalise(values, float(values.mean(dtype=np.float64)), float(values.std(dtype=np.float64)))
+        else:
+            values = normalise(values, ref.displacement_mean_um, ref.displacement_std_um)
+        if self.augment is not None:
+            values = augment_erase(values, rng, self.augment)
+        window = torch.from_numpy(np.ascontiguousarray(values)).unsqueeze(0)
+        label = torch.tensor(ref.label_e_kpa, dtype=torch.float32)
+        if not self.return_info:
+            return window, label
+        info = {"id": ref.id, "session_id": ref.session_id, "key": ref.key, "row": ref.row,
+                "push_index": ref.push_index, "position_index": ref.position_index,
+                "concentration_pct": float("nan") if ref.concentration_pct is None else ref.concentration_pct,
+                "centre_depth_px": where.centre_depth_px, "centre_lateral_px": where.centre_lateral_px}
+        return window, label, info  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._files = {}
