@@ -40,6 +40,33 @@ def twin_serve(
     serve(host, speed=speed, world_path=world, endpoints_path=endpoints)
 
 
+@twin_app.command("preview")
+def twin_preview(
+    phantom: Annotated[str, typer.Option(help="Block name in the world file, e.g. block_10p0 or inclusion_circular.")],
+    push: Annotated[int, typer.Option(help="Push 1..7 (paper positions -12..+12 mm).", min=1, max=7)] = 4,
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("preview.png"),
+    world: Annotated[Optional[Path], typer.Option(help="World file (TOML); default: the shipped world.")] = None,
+) -> None:
+    """Render the true displacement of one push in a phantom: frames and a space-time plot."""
+    from shearlab.devices.twin.physics.displacement import simulate_displacement
+    from shearlab.devices.twin.physics.medium import image_plane_medium
+    from shearlab.devices.twin.physics.preview import render_preview
+    from shearlab.devices.twin.world import World
+    from shearlab.devices.twin.world_config import load_world
+    from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, PushSpec, SequenceSpec
+
+    state = World(load_world(world))
+    blocks = {b.name: b for b in state.config.blocks}
+    if phantom not in blocks:
+        raise UserError(f"no phantom {phantom!r} in the world; known: {', '.join(blocks)}")
+    block = blocks[phantom]
+    sequence = SequenceSpec(push=PushSpec(lateral_mm=PAPER_PUSH_LATERAL_MM[push - 1]))
+    medium = image_plane_medium(block, state.truths, block.x_mm, block.y_mm, sequence.grid)
+    displacement = simulate_displacement(medium, sequence)
+    render_preview(displacement, sequence.grid, out, push_lateral_mm=sequence.push.lateral_mm)
+    console.print(f"wrote {out}")
+
+
 @rig_app.command("check")
 def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")]) -> None:
     """Connect to every device of RIGFILE and print one status row per device."""
@@ -105,6 +132,27 @@ def acquire(
     console.print(f"written {summary['written']}, failed {summary['failed']}, already present {summary['skipped']}")
     for session in summary["sessions"]:
         console.print(f"  {session}")
+
+
+@app.command("serve")
+def serve_flows(
+    rig: Annotated[Path, typer.Option(help="Acquisition rig file (UR3, Nano43, scanner).")] = Path("rigs/twin.toml"),
+    indentation_rig: Annotated[Path, typer.Option(help="Indentation rig file (hexapod, Nano17).")] = Path("rigs/twin_indentation.toml"),
+    calibration: Annotated[Optional[Path], typer.Option(help="Calibration plan.")] = Path("plans/calibration.toml"),
+    blocks: Annotated[Optional[Path], typer.Option(help="Block campaign plan.")] = Path("plans/blocks.toml"),
+    inclusions: Annotated[Optional[Path], typer.Option(help="Inclusion campaign plan.")] = Path("plans/inclusions.toml"),
+    training: Annotated[Optional[Path], typer.Option(help="Training plan.")] = None,
+) -> None:
+    """Register the deployments (calibration, block and inclusion campaigns, training) and serve
+    them from this process, with the schedules of their plan files; Ctrl-C stops."""
+    from prefect import serve
+
+    from shearlab.orchestrator.deployments import ServeConfig, build_deployments
+
+    deployments = build_deployments(ServeConfig(rig, indentation_rig, calibration, blocks, inclusions, training))
+    if not deployments:
+        raise UserError("nothing to serve: give at least one plan")
+    serve(*deployments)
 
 
 def _mount_optional(module: str, name: str, help_text: str) -> None:

@@ -59,10 +59,13 @@ class ContactSettings(_Strict):
     target_force_n: Positive = 0.2
     tolerance_n: Positive = 0.02
     settle_s: Positive = 0.5
-    # Proportional gain of the velocity loop, (m/s) per N of force error.
+    # Proportional gain of the velocity loop, (m/s) per N of force error; the controller lowers it
+    # when the measured loop period would make gain x stiffness x period too large.
     gain_m_s_per_n: Positive = 0.004
     max_speed_m_s: Positive = 0.002
-    approach_clearance_mm: Positive = 5.0
+    # Stiffest contact expected: the probe face (37 x 10 mm) on 17.5 % gel, 2 E* a ~ 3.7 kN/m.
+    design_stiffness_n_per_m: Positive = 4000.0
+    approach_clearance_mm: Positive = 1.0
     approach_speed_m_s: Positive = 0.02
     lift_clearance_mm: Positive = 15.0
     timeout_s: Positive = 60.0

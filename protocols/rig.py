@@ -45,7 +45,9 @@ class RobotLimits(_Strict):
     max_speed_m_s: PositiveFloat = 0.10
     max_accel_m_s2: PositiveFloat = 0.5
     workspace: WorkspaceBox = WorkspaceBox()
-    watchdog_hz: PositiveFloat = 10.0
+    # The arm is either streaming speedL (each command feeds the watchdog) or holding still during a
+    # shot; 1 s without a sign of life from the client stops it.
+    watchdog_hz: PositiveFloat = 1.0
 
 
 class HexapodLimits(_Strict):

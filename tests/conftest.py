@@ -26,7 +26,7 @@ def twin_factory() -> Iterator:
     """``twin_factory(host, speed=...)`` starts a twin process; all are stopped after the test."""
     started: list[TwinProcess] = []
 
-    def make(host: str, *, speed: float = 50.0, world: Path | None = None) -> TwinProcess:
+    def make(host: str, *, speed: float = 10.0, world: Path | None = None) -> TwinProcess:
         twin = start_twin(host, speed=speed, world=world)
         started.append(twin)
         return twin
@@ -42,7 +42,7 @@ def rig_file(tmp_path: Path):
 
     def write(host: str, speed: float, *, extra: str = "") -> Path:
         text = (ROOT / "rigs" / "twin.toml").read_text()
-        text = text.replace('host = "127.0.0.5"', f'host = "{host}"').replace("speed = 50.0", f"speed = {speed}")
+        text = text.replace('host = "127.0.0.5"', f'host = "{host}"').replace("speed = 10.0", f"speed = {speed}")
         path = tmp_path / f"rig_{host}.toml"
         path.write_text(text + extra)
         return path

@@ -1,0 +1,75 @@
+"""The SWEI campaign flow against a twin: complete, checkable sessions labelled by calibration."""
+
+from __future__ import annotations
+
+import pytest
+
+from shearlab.datasets.reader import SessionReader
+from shearlab.datasets.records import CalibrationFit
+from shearlab.devices.twin.control import TwinControl
+from shearlab.orchestrator.calibration_records import save_record
+from shearlab.orchestrator.flows.acquisition import campaign_flow
+from shearlab.protocols.plans import load_campaign_plan
+
+pytestmark = pytest.mark.slow
+
+HOST = "127.0.0.62"
+SPEED = 10.0
+
+
+def write_plan(tmp_path, *, positions: int = 2, pushes=(-8.0, 0.0, 8.0)) -> object:
+    cal = tmp_path / "cal"
+    for batch, conc, e in (("B1-10.0", 10.0, 54.3), ("B1-17.5", 17.5, 124.9)):
+        save_record(cal, CalibrationFit(calibration_id=f"cal-{batch}-test", batch_id=batch, concentration_pct=conc,
+                                        e_kpa=e, ci95_kpa=(e - 1, e + 1), n_points=100, r2=0.999))
+    path = tmp_path / "campaign.toml"
+    path.write_text(f"""
+name = "mini"
+n_positions = {positions}
+push_lateral_mm = {list(pushes)}
+out_dir = "{tmp_path / 'sessions'}"
+calibration_dir = "{cal}"
+
+[[blocks]]
+name = "block_10p0"
+batch_id = "B1-10.0"
+concentration_pct = 10.0
+x_mm = 55.0
+y_mm = 200.0
+
+[[blocks]]
+name = "block_17p5"
+batch_id = "B1-17.5"
+concentration_pct = 17.5
+x_mm = -55.0
+y_mm = 320.0
+""")
+    return path
+
+
+def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory, rig_file, prefect_harness):
+    twin = twin_factory(HOST, speed=SPEED)
+    plan_path = write_plan(tmp_path)
+    summary = campaign_flow(rig_path=rig_file(HOST, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    assert summary["written"] == 2 * 2 * 3 and summary["failed"] == 0
+
+    plan = load_campaign_plan(plan_path)
+    for session, block in zip(summary["sessions"], plan.blocks, strict=True):
+        with SessionReader(session) as reader:
+            refs = reader.sequences()
+            assert len(refs) == 6
+            for ref in refs:
+                record = reader.read_sequence(ref.key)
+                assert record.label.calibration_id == f"cal-{block.batch_id}-test"
+                assert record.qc.passed
+                # The probe pressed at the target force while the push fired.
+                assert abs(record.contact_force_n - plan.contact.target_force_n).max() < plan.qc.max_force_error_n
+                assert record.displacement_um.shape == (35, 250, 600)
+    # Safe state at the end: probe clear of the phantoms.
+    with TwinControl(**twin.endpoints["control"]) as control:
+        state = control.call("state")
+    assert state["probe_force_n"] == 0.0 and not state["protective_stopped"]
+
+    # A rerun finds nothing left to do.
+    again = campaign_flow(rig_path=rig_file(HOST, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    assert again["written"] == 0 and again["skipped"] == 12
