@@ -8,7 +8,7 @@ through RTDE input registers. The same class talks to the lab's UR3 or to the tw
 =========================  ===============================================  =====================
 Robot method               ur_rtde call                                     refused before I/O
 =========================  ===============================================  =====================
-``move_linear``            ``RTDEControlInterface.moveL(pose, v, a)``       outside box; v, a
+``move_linear``            ``RTDEControlInterface.moveL(pose, v, a, async)`` outside box; v, a
 ``speed_linear``           ``RTDEControlInterface.speedL(xd, a, 0)``        linear speed; a
 ``stop``                   ``RTDEControlInterface.speedStop(10)``           --
 ``set_watchdog``           ``RTDEControlInterface.setWatchdog(f)``          f <= 0
@@ -18,6 +18,11 @@ Robot method               ur_rtde call                                     refu
 ``unlock_protective_stop`` ``DashboardClient.unlockProtectiveStop()``       --
 ``status``                 ``DashboardClient.polyscopeVersion()`` ...       --
 =========================  ===============================================  =====================
+
+With a watchdog armed, ``move_linear`` cannot block inside ``moveL``: the client sends no RTDE input
+while it waits, so the watchdog would stop the arm mid-move, and a kick from another thread would wait
+on the same command handshake. It then starts the move asynchronously and polls the control script's
+progress register (``getAsyncOperationProgressEx``), kicking the watchdog between polls.
 
 Limits (workspace box, speed, acceleration) come from the rig file; a refused command raises
 :class:`SafetyLimitError` (or ``ValueError`` for a malformed argument) and sends nothing. Failures
@@ -35,7 +40,7 @@ import math
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -65,6 +70,12 @@ _POLL_S = 0.05
 _STILL_M_S = 1e-4
 # speedStop / stop deceleration, m/s^2: ur_rtde's default, a firm but not violent stop.
 _STOP_DECEL_M_S2 = 10.0
+# A watched move polls (and kicks) four times per watchdog period, and at least every 20 ms wall.
+_WATCH_POLLS_PER_PERIOD = 4
+_WATCH_MAX_POLL_WALL_S = 0.02
+# A watched move may take its profile's duration times this, plus the slack below, virtual seconds.
+_MOVE_TIME_FACTOR = 3.0
+_MOVE_TIME_SLACK_S = 5.0
 # PolyScope accepts "unlock protective stop" only 5 s after the stop; retry for a little longer.
 _UNLOCK_RETRY_S = 6.0
 _PROGRAM_START_S = 5.0
@@ -94,6 +105,8 @@ class URRobot:
         self._control: Any = None
         self._last_timestamp: float | None = None
         self._last_timestamp_wall = 0.0
+        # The armed watchdog's minimum kick frequency, Hz; None while no watchdog is armed.
+        self._watchdog_hz: float | None = None
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -123,10 +136,12 @@ class URRobot:
                 ) from exc
             raise DeviceConnectionError(self.name, f"RTDE control at {self.host} failed: {exc}") from exc
         self._last_timestamp = None
+        self._watchdog_hz = None
 
     def close(self) -> None:
         """Stop the control script and disconnect; safe to call twice."""
         control, self._control = self._control, None
+        self._watchdog_hz = None
         if control is not None:
             try:
                 if control.isConnected():
@@ -202,7 +217,12 @@ class URRobot:
     # -- commands --------------------------------------------------------------------------------
 
     def move_linear(self, pose: np.ndarray, *, speed_m_s: float, accel_m_s2: float) -> None:
-        """Blocking straight-line move of the TCP to ``pose`` (6,), metres and axis-angle radians."""
+        """Straight-line move of the TCP to ``pose`` (6,), metres and axis-angle radians; returns at the end.
+
+        With a watchdog armed (:meth:`set_watchdog`) the move runs asynchronously and is watched, the
+        watchdog kicked, until it ends; it raises ``DeviceTimeoutError`` (after stopping the arm) if it
+        has not ended within three times its profile's duration plus 5 s.
+        """
         target = self._checked_vector(pose, "pose")
         xyz = tuple(float(v) for v in target[:3])
         box = self.limits.workspace
@@ -214,11 +234,58 @@ class URRobot:
         self._check_rate(speed_m_s, self.limits.max_speed_m_s, "speed_m_s", "max_speed_m_s", "m/s")
         self._check_rate(accel_m_s2, self.limits.max_accel_m_s2, "accel_m_s2", "max_accel_m_s2", "m/s^2")
         control = self._ready_control("moveL")
-        with self._translate("moveL"):
-            done = control.moveL([float(v) for v in target], float(speed_m_s), float(accel_m_s2), False)
-        if not done:
-            self._raise_refused("moveL")
+        if self._watchdog_hz is not None:
+            self._move_linear_watched(control, target, float(speed_m_s), float(accel_m_s2), self._watchdog_hz)
+        else:
+            with self._translate("moveL"):
+                done = control.moveL([float(v) for v in target], float(speed_m_s), float(accel_m_s2), False)
+            if not done:
+                self._raise_refused("moveL")
         self._await_new_states(2)
+
+    def _move_linear_watched(
+        self, control: Any, target: np.ndarray, speed_m_s: float, accel_m_s2: float, hz: float
+    ) -> None:
+        """Asynchronous moveL, polled until the script reports its end, kicking the watchdog meanwhile."""
+        start = self.tcp_pose()
+        with self._translate("getAsyncOperationProgressEx"):
+            before = control.getAsyncOperationProgressEx().operationId()
+        with self._translate("moveL"):
+            started = control.moveL([float(v) for v in target], speed_m_s, accel_m_s2, True)
+        if not started:
+            self._raise_refused("moveL")
+        # The kicks are a liveness check on the client, so the poll period is set in wall time.
+        poll_s = min(1.0 / (_WATCH_POLLS_PER_PERIOD * hz), _WATCH_MAX_POLL_WALL_S) * self.clock.speed
+        allowed_s = _MOVE_TIME_FACTOR * _move_duration_s(start, target, speed_m_s, accel_m_s2) + _MOVE_TIME_SLACK_S
+        deadline = self.clock.deadline(allowed_s)
+        while True:
+            if self.is_protective_stopped():
+                self._raise_refused("moveL")
+            with self._translate("getAsyncOperationProgressEx"):
+                running = control.isProgramRunning()
+                status = control.getAsyncOperationProgressEx()
+            if not running:
+                # A protective stop ends the script; the receive side may see the stop a packet later.
+                self._await_new_states(2)
+                if self.is_protective_stopped():
+                    self._raise_refused("moveL")
+                raise DeviceFaultError(self.name, f"moveL: the control script on {self.host} stopped during the move")
+            # The script writes a new operation id when the move starts, so an id unchanged since
+            # before the call means the move has not shown up yet, not that it ended.
+            if status.operationId() != before and not status.isAsyncOperationRunning():
+                return
+            if deadline.expired():
+                with suppress(DeviceError):
+                    self._stop_linear(control)
+                raise DeviceTimeoutError(
+                    self.name, f"moveL on {self.host} did not finish within {allowed_s:.3g} s; the arm was stopped"
+                )
+            self.kick_watchdog()
+            self.clock.sleep(poll_s)
+
+    def _stop_linear(self, control: Any) -> None:
+        with self._translate("stopL"):
+            control.stopL(_STOP_DECEL_M_S2, False)
 
     def speed_linear(self, velocity: np.ndarray, *, accel_m_s2: float) -> None:
         """Start a TCP velocity command (6,), m/s and rad/s; runs until changed or ``stop()``."""
@@ -253,6 +320,7 @@ class URRobot:
             done = control.setWatchdog(float(min_frequency_hz))
         if not done:
             self._raise_refused("setWatchdog")
+        self._watchdog_hz = float(min_frequency_hz)
 
     def kick_watchdog(self) -> None:
         control = self._require_control()
@@ -298,6 +366,8 @@ class URRobot:
         finally:
             dashboard.disconnect()
         control = self._require_control()
+        # A protective stop ends the control script, and the watchdog with it: a new script has none.
+        self._watchdog_hz = None
         with self._translate("reuploadScript"):
             control.reuploadScript()
         deadline = self.clock.deadline(_PROGRAM_START_S)
@@ -421,6 +491,18 @@ class URRobot:
             raise ValueError(f"{self.name}: {what} must be a positive number of {unit}, got {value!r}")
         if value > limit:
             raise SafetyLimitError(self.name, f"{what} = {value:g} {unit} exceeds the rig limit {limit_name} = {limit:g} {unit}")
+
+
+def _move_duration_s(start: np.ndarray, target: np.ndarray, speed: float, accel: float) -> float:
+    """Duration of movel's trapezoidal profile from ``start`` to ``target`` (6,), seconds.
+
+    The path is the translation, or the rotation angle for a pure re-orientation (movel then applies
+    ``speed`` and ``accel`` to it in rad/s and rad/s^2).
+    """
+    length = float(np.linalg.norm(target[:3] - start[:3])) or float(np.linalg.norm(target[3:] - start[3:]))
+    if length <= speed**2 / accel:
+        return 2.0 * math.sqrt(length / accel)
+    return length / speed + speed / accel
 
 
 def _fmt(values: tuple[float, ...] | list[float]) -> str:

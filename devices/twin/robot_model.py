@@ -246,6 +246,12 @@ class RobotModel:
             self._advance()
             return self._move is not None or self._speed_target is not None
 
+    def is_moving_linear(self) -> bool:
+        """Whether a linear move is under way: not yet at its target, stopped or taken over."""
+        with self._lock:
+            self._advance()
+            return self._move is not None
+
     def is_protective_stopped(self) -> bool:
         with self._lock:
             self._advance()

@@ -10,6 +10,13 @@ that program's main loop on the same registers:
 - "Realtime" commands (speedL, servo, force mode) are processed at every update and leave the state
   at ready; any other command runs once (blocking ones until the arm is still), then the state goes
   to done until the client writes command 0 again.
+- Moves and stops whose script branch reads ``input_int_register_1`` run asynchronously when it is 1
+  (``moveL(..., True)``, ``stopL(a, True)``): the handshake completes at once and the operation runs on
+  in the robot model, as the script's move and stop threads do. ``output_int_register_2`` reports it
+  as the script's ``write_async_progress_register`` does: bit 15 set while an operation runs (bits 0-14
+  its progress, 0 for a single move), bits 16-22 a write counter, bits 24-30 the operation id, which
+  changes at every start. A new move or stop ends the running operation first. A protective stop ends
+  the program, leaving the register as it was: clients must watch the safety status, not only it.
 - Any RTDE data package that writes ``input_int_register_0`` kicks the watchdog, as the controller's
   ``rtde_set_watchdog("input_int_register_0", f, ...)`` counts register updates. Here a missed
   watchdog latches a protective stop (the rig's safe state), and a protective stop ends the program.
@@ -71,6 +78,18 @@ CMD_STOP_SCRIPT = 255
 # Commands the rtde_control script processes on every loop without the done handshake.
 _REALTIME = frozenset({6, 9, 10, 11, 24, 25, 26, 27, 38, 58, 66, 67, 68, 69, 70, 71})
 _BLOCKING = frozenset({CMD_MOVEJ_IK, CMD_MOVEL, CMD_SPEED_STOP, CMD_STOPL, CMD_STOPJ, 7})
+# Commands whose script branch reads input_int_register_1 as "asynchronous" (of those the twin runs);
+# any other command leaves a stale 1 there from an earlier asynchronous call unread.
+_ASYNC_CAPABLE = frozenset({CMD_MOVEJ_IK, CMD_MOVEL, CMD_STOPL, CMD_STOPJ})
+# The script's async progress register and its bit fields.
+ASYNC_PROGRESS_REGISTER = 2
+_ASYNC_RUNNING = 1 << 15
+_ASYNC_PROGRESS_MAX = (1 << 15) - 1
+_ASYNC_COUNT_SHIFT = 16
+_ASYNC_ID_SHIFT = 24
+_ASYNC_FIELD_SIZE = 128  # both the write counter and the operation id are 7 bits wide
+_ASYNC_MOVE = "move"
+_ASYNC_STOP = "stop"
 SCRIPT_READY = 1
 SCRIPT_DONE = 2
 _PROGRAM_END = re.compile(rb"^end\s*$", re.MULTILINE)
@@ -100,6 +119,9 @@ class _ScriptState:
     blocking: int | None = None
     input_seq: int = 0
     seen_seq: int = -1
+    async_op: str | None = None
+    async_wr_count: int = 0
+    async_op_id: int = 0
 
 
 class URControllerTwin:
@@ -284,6 +306,9 @@ class URControllerTwin:
                 return  # PolyScope will not start a program during a protective stop
             st = self._state
             st.running, st.executing, st.blocking = True, False, None
+            # A fresh program starts its counters at zero and resets the progress register.
+            st.async_op, st.async_wr_count, st.async_op_id = None, 0, 0
+            self._write_async_progress(-1)
             st.out_int[0] = SCRIPT_READY
             st.seen_seq = -1
             self._wake.notify_all()
@@ -304,11 +329,17 @@ class URControllerTwin:
 
     def _script_step(self) -> None:
         st = self._state
+        # Motion first, safety second: a protective stop latched between the reads (it ends every
+        # move) then shows as the stop it is, not as a move that ended.
+        moving = self.robot.is_moving()
+        async_ended = st.async_op is not None and not self._async_op_running(st.async_op)
         if self.robot.is_protective_stopped():
             st.running, st.blocking = False, None
             return
+        if async_ended:
+            self._finish_async()
         if st.blocking is not None:
-            if self.robot.is_moving():
+            if moving:
                 return
             st.blocking = None
             st.out_int[0] = SCRIPT_DONE
@@ -327,7 +358,7 @@ class URControllerTwin:
             if cmd == CMD_STOP_SCRIPT:
                 self._end_program()
                 return
-            if cmd in _BLOCKING and self.robot.is_moving() and st.in_int.get(1, 0) != 1:
+            if cmd in _BLOCKING and self.robot.is_moving() and not self._asynchronous(cmd):
                 st.blocking = cmd
                 return
             st.out_int[0] = SCRIPT_DONE
@@ -339,13 +370,19 @@ class URControllerTwin:
         self.commands.append(cmd)
         d = [st.in_double.get(i, 0.0) for i in range(18)]
         if cmd in (CMD_MOVEL, CMD_MOVEJ_IK):
+            self._finish_async()
             self.robot.move_linear(np.array(d[0:6]), speed=d[6], accel=d[7])
+            if self._asynchronous(cmd):
+                self._start_async(_ASYNC_MOVE)
         elif cmd == CMD_SPEEDL:
             self.robot.speed_linear(np.array(d[0:6]), accel=d[6], duration_s=0.0)
         elif cmd == CMD_SPEED_STOP:
             self.robot.speed_stop(d[0] if d[0] > 0 else 10.0)
         elif cmd in (CMD_STOPL, CMD_STOPJ):
+            self._finish_async()
             self.robot.stop_linear(d[0] if d[0] > 0 else 10.0)
+            if self._asynchronous(cmd):
+                self._start_async(_ASYNC_STOP)
         elif cmd == CMD_SET_WATCHDOG:
             self.robot.set_watchdog(d[0])
         elif cmd == CMD_PROTECTIVE_STOP:
@@ -353,6 +390,33 @@ class URControllerTwin:
         elif cmd == CMD_IS_STEADY:
             st.out_int[1] = 0 if self.robot.is_moving() else 1
         # zeroFtSensor, forceMode(Stop), servo and the rest are acknowledged without effect.
+
+    def _asynchronous(self, cmd: int) -> bool:
+        return cmd in _ASYNC_CAPABLE and self._state.in_int.get(1, 0) == 1
+
+    def _async_op_running(self, op: str) -> bool:
+        # The move thread ends when the move does (or is taken over); the stop thread when the arm is still.
+        return self.robot.is_moving_linear() if op == _ASYNC_MOVE else self.robot.is_moving()
+
+    def _start_async(self, op: str) -> None:
+        self._state.async_op = op
+        self._write_async_progress(0)
+
+    def _finish_async(self) -> None:
+        if self._state.async_op is not None:
+            self._state.async_op = None
+            self._write_async_progress(-1)
+
+    def _write_async_progress(self, progress: int) -> None:
+        """Write the progress register: ``progress`` >= 0 while an operation runs (0 starts one), -1 at its end."""
+        st = self._state
+        st.async_wr_count = (st.async_wr_count + 1) % _ASYNC_FIELD_SIZE
+        if progress == 0:
+            st.async_op_id = (st.async_op_id + 1) % _ASYNC_FIELD_SIZE
+        value = (st.async_wr_count << _ASYNC_COUNT_SHIFT) + (st.async_op_id << _ASYNC_ID_SHIFT)
+        if progress >= 0:
+            value += _ASYNC_RUNNING + min(progress, _ASYNC_PROGRESS_MAX)
+        st.out_int[ASYNC_PROGRESS_REGISTER] = value
 
     def _on_input(self, values: dict[str, object]) -> None:
         with self._wake:

@@ -23,7 +23,7 @@ import pytest
 from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceFaultError, DeviceTimeoutError, SafetyLimitError
 from shearlab.devices.interfaces import Robot
-from shearlab.devices.robot import URRobot
+from shearlab.devices.robot import URRobot, ur_rtde
 from shearlab.devices.twin import rtde_wire as wire
 from shearlab.devices.twin.control import TwinControl
 from shearlab.devices.twin.robot_model import RobotModel
@@ -42,10 +42,10 @@ HOME = np.array([0.0, 0.0, 0.30, *DOWN])
 pytestmark = pytest.mark.timeout(60)
 
 
-def _launch(host: str) -> tuple[subprocess.Popen[str], TwinControl]:
+def _launch(host: str, speed: float = SPEED) -> tuple[subprocess.Popen[str], TwinControl]:
     """Start a UR twin process on ``host`` and connect to its control endpoint."""
     cmd = [
-        sys.executable, "-m", "shearlab.devices.twin.ur_controller", "--host", host, "--speed", str(SPEED),
+        sys.executable, "-m", "shearlab.devices.twin.ur_controller", "--host", host, "--speed", str(speed),
         "--floor-z-m", str(FLOOR_Z_M), "--stiffness-n-per-m", str(STIFFNESS_N_PER_M),
         "--force-limit-n", str(LIMIT_N), "--parent-pid", str(os.getpid()),
     ]  # fmt: skip
@@ -78,15 +78,20 @@ def robot(twin: TwinControl) -> Iterator[URRobot]:
     arm.close()
 
 
-@pytest.fixture
-def home(robot: URRobot) -> URRobot:
-    """The connected robot, unlocked and parked at HOME before the test."""
+def _park(robot: URRobot) -> URRobot:
+    """The connected robot, unlocked and parked at HOME."""
     if robot.is_protective_stopped():
         robot.unlock_protective_stop()
     robot.stop()
     if np.abs(robot.tcp_pose() - HOME).max() > 1e-9:
         robot.move_linear(HOME, speed_m_s=0.1, accel_m_s2=0.5)
     return robot
+
+
+@pytest.fixture
+def home(robot: URRobot) -> URRobot:
+    """The connected robot, unlocked and parked at HOME before the test."""
+    return _park(robot)
 
 
 @pytest.mark.slow
@@ -246,6 +251,141 @@ def test_a_vanished_controller_gives_connection_errors_without_hanging() -> None
         assert time.monotonic() - start < 1.0
     finally:
         arm.close()
+
+
+# -- watched (asynchronous) moves under a watchdog, on a fast twin ---------------------------------
+
+FAST_HOST = "127.0.0.26"
+FAST_SPEED = 50.0
+# 5 Hz: the client must show signs of life every 0.2 s of wall time, 10 s virtual at FAST_SPEED.
+WATCHDOG_HZ = 5.0
+# 0.2 m at 0.01 m/s with 0.5 m/s^2 ramps: 0.2 / 0.01 + 0.01 / 0.5 = 20.02 s virtual = 0.40 s wall,
+# twice the watchdog period; a blocking moveL sends no RTDE input for all of it.
+FAR = np.array([0.20, 0.0, 0.30, *DOWN])
+SLOW_M_S = 0.01
+FAR_DURATION_S = 0.20 / SLOW_M_S + SLOW_M_S / 0.5
+
+
+@pytest.fixture(scope="module")
+def fast() -> Iterator[tuple[URRobot, TwinControl]]:
+    proc, control = _launch(FAST_HOST, FAST_SPEED)
+    arm = URRobot(FAST_HOST, limits=RobotLimits(), clock=Clock(speed=FAST_SPEED), name="robot")
+    try:
+        arm.connect()
+        yield arm, control
+    finally:
+        arm.close()
+        control.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.slow
+def test_a_watched_move_outlasting_the_watchdog_period_reaches_its_target(
+    fast: tuple[URRobot, TwinControl],
+) -> None:
+    arm, twin = fast
+    _park(arm)
+    arm.set_watchdog(WATCHDOG_HZ)
+    # What a blocking moveL does: the watchdog starves and stops the arm mid-move.
+    assert not arm._control.moveL([float(v) for v in FAR], SLOW_M_S, 0.5, False)
+    state = twin.call("state")
+    assert state["protective_stopped"] and "watchdog" in state["reason"]
+    assert 0.0 < state["pose"][0] < FAR[0]
+    _park(arm)
+
+    arm.set_watchdog(WATCHDOG_HZ)
+    start_s, start_wall = arm.clock.now(), time.monotonic()
+    arm.move_linear(FAR, speed_m_s=SLOW_M_S, accel_m_s2=0.5)
+    assert time.monotonic() - start_wall > 1.5 / WATCHDOG_HZ
+    # Both clocks run at the same rate: the call cannot return before the profile has ended.
+    assert arm.clock.now() - start_s >= FAR_DURATION_S - 1e-6
+    assert not arm.is_protective_stopped()
+    np.testing.assert_allclose(arm.tcp_pose(), FAR, atol=1e-9)
+    np.testing.assert_array_equal(arm.tcp_speed(), np.zeros(6))
+    # The watchdog stayed armed through the move: once the kicks stop, it trips.
+    arm.clock.sleep(2.0 / WATCHDOG_HZ * FAST_SPEED)
+    assert arm.is_protective_stopped()
+    assert "watchdog" in twin.call("state")["reason"]
+    arm.unlock_protective_stop()
+
+
+@pytest.mark.slow
+def test_a_protective_stop_during_a_watched_move_raises_a_fault(fast: tuple[URRobot, TwinControl]) -> None:
+    arm, twin = fast
+    _park(arm)
+    arm.set_watchdog(WATCHDOG_HZ)
+    raised: list[BaseException] = []
+
+    def move() -> None:
+        try:
+            arm.move_linear(FAR, speed_m_s=SLOW_M_S, accel_m_s2=0.5)
+        except BaseException as exc:  # handed to the test thread
+            raised.append(exc)
+
+    mover = threading.Thread(target=move)
+    mover.start()
+    deadline = time.monotonic() + 5.0
+    while twin.call("state")["pose"][0] < 0.02 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    twin.call("fault", kind="protective_stop")
+    mover.join(10)
+    assert not mover.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], DeviceFaultError), raised
+    assert "protective stop" in str(raised[0]) and FAST_HOST in str(raised[0])
+    state = twin.call("state")
+    assert state["reason"] == "injected"
+    # Injected once the arm had covered 2 cm (2 s virtual, 40 ms wall): it froze short of the target.
+    assert 0.02 <= state["pose"][0] < FAR[0] - 0.01
+    arm.unlock_protective_stop()
+
+
+@pytest.mark.slow
+def test_a_watched_move_overrunning_its_time_is_stopped_with_a_timeout(
+    fast: tuple[URRobot, TwinControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arm, twin = fast
+    _park(arm)
+    # Allow a quarter of the profile's 20 s and no slack: the move overruns after 5 s virtual.
+    monkeypatch.setattr(ur_rtde, "_MOVE_TIME_FACTOR", 0.25)
+    monkeypatch.setattr(ur_rtde, "_MOVE_TIME_SLACK_S", 0.0)
+    arm.set_watchdog(WATCHDOG_HZ)
+    with pytest.raises(DeviceTimeoutError, match="did not finish") as info:
+        arm.move_linear(FAR, speed_m_s=SLOW_M_S, accel_m_s2=0.5)
+    assert info.value.device == "robot"
+    # The driver stopped the arm near the 5 s mark (5 cm), far from the target; the watchdog, no longer
+    # kicked, then trips as it would for any client that gave up.
+    arm.clock.sleep(2.0 / WATCHDOG_HZ * FAST_SPEED)
+    state = twin.call("state")
+    assert 0.03 < state["pose"][0] < FAR[0] - 0.05
+    assert state["protective_stopped"] and "watchdog" in state["reason"]
+    arm.unlock_protective_stop()
+
+
+@pytest.mark.slow
+def test_async_progress_register_follows_a_move_and_an_async_stop(fast: tuple[URRobot, TwinControl]) -> None:
+    arm, _ = fast
+    control = _park(arm)._control
+    idle = control.getAsyncOperationProgressEx()
+    assert not idle.isAsyncOperationRunning() and control.getAsyncOperationProgress() < 0
+    assert control.moveL([float(v) for v in FAR], SLOW_M_S, 0.5, True)
+    running = control.getAsyncOperationProgressEx()
+    # The handshake and the start of the operation arrive in the same state package.
+    assert running.isAsyncOperationRunning() and running.progress() == 0
+    assert running.operationId() != idle.operationId()
+    time.sleep(0.05)
+    control.stopL(0.5, True)
+    deadline = time.monotonic() + 2.0
+    while control.getAsyncOperationProgressEx().isAsyncOperationRunning() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    stopped = control.getAsyncOperationProgressEx()
+    assert not stopped.isAsyncOperationRunning()
+    assert stopped.operationId() not in (idle.operationId(), running.operationId())  # the stop's own
+    arm.wait_until_still(timeout_s=1.0)
+    assert 0.0 < arm.tcp_pose()[0] < FAR[0]
+    # An earlier asynchronous call leaves input_int_register_1 at 1; speedStop does not read it.
+    arm.stop()
+    assert not arm.is_protective_stopped()
 
 
 # -- wire level, twins in this process ------------------------------------------------------------
