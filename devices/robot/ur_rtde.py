@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -107,6 +108,13 @@ class URRobot:
         self._last_timestamp_wall = 0.0
         # The armed watchdog's minimum kick frequency, Hz; None while no watchdog is armed.
         self._watchdog_hz: float | None = None
+        # One command at a time: ur_rtde's commands share the script's command register.
+        self._command_lock = threading.RLock()
+        self._last_command_wall = 0.0
+        # True while the arm is commanded to rest (not streaming speedL): only then does the
+        # keep-alive thread kick the watchdog for an idle client.
+        self._at_rest = True
+        self._keepalive: threading.Thread | None = None
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -237,10 +245,11 @@ class URRobot:
         if self._watchdog_hz is not None:
             self._move_linear_watched(control, target, float(speed_m_s), float(accel_m_s2), self._watchdog_hz)
         else:
-            with self._translate("moveL"):
+            with self._command("moveL"):
                 done = control.moveL([float(v) for v in target], float(speed_m_s), float(accel_m_s2), False)
             if not done:
                 self._raise_refused("moveL")
+        self._at_rest = True
         self._await_new_states(2)
 
     def _move_linear_watched(
@@ -248,9 +257,9 @@ class URRobot:
     ) -> None:
         """Asynchronous moveL, polled until the script reports its end, kicking the watchdog meanwhile."""
         start = self.tcp_pose()
-        with self._translate("getAsyncOperationProgressEx"):
+        with self._command("getAsyncOperationProgressEx"):
             before = control.getAsyncOperationProgressEx().operationId()
-        with self._translate("moveL"):
+        with self._command("moveL"):
             started = control.moveL([float(v) for v in target], speed_m_s, accel_m_s2, True)
         if not started:
             self._raise_refused("moveL")
@@ -261,7 +270,7 @@ class URRobot:
         while True:
             if self.is_protective_stopped():
                 self._raise_refused("moveL")
-            with self._translate("getAsyncOperationProgressEx"):
+            with self._command("getAsyncOperationProgressEx"):
                 running = control.isProgramRunning()
                 status = control.getAsyncOperationProgressEx()
             if not running:
@@ -284,7 +293,7 @@ class URRobot:
             self.clock.sleep(poll_s)
 
     def _stop_linear(self, control: Any) -> None:
-        with self._translate("stopL"):
+        with self._command("stopL"):
             control.stopL(_STOP_DECEL_M_S2, False)
 
     def speed_linear(self, velocity: np.ndarray, *, accel_m_s2: float) -> None:
@@ -298,7 +307,8 @@ class URRobot:
             )
         self._check_rate(accel_m_s2, self.limits.max_accel_m_s2, "accel_m_s2", "max_accel_m_s2", "m/s^2")
         control = self._ready_control("speedL")
-        with self._translate("speedL"):
+        self._at_rest = False
+        with self._command("speedL"):
             done = control.speedL([float(v) for v in xd], float(accel_m_s2), 0.0)
         if not done:
             self._raise_refused("speedL")
@@ -306,8 +316,9 @@ class URRobot:
     def stop(self) -> None:
         """Decelerate any velocity command to rest; a robot already in protective stop is at rest."""
         control = self._require_control()
-        with self._translate("speedStop"):
+        with self._command("speedStop"):
             done = control.speedStop(_STOP_DECEL_M_S2)
+        self._at_rest = True
         if not done and not self.is_protective_stopped():
             self._raise_refused("speedStop")
 
@@ -316,15 +327,43 @@ class URRobot:
         if not (math.isfinite(min_frequency_hz) and min_frequency_hz > 0):
             raise ValueError(f"{self.name}: watchdog frequency must be a positive number of Hz, got {min_frequency_hz!r}")
         control = self._ready_control("setWatchdog")
-        with self._translate("setWatchdog"):
+        with self._command("setWatchdog"):
             done = control.setWatchdog(float(min_frequency_hz))
         if not done:
             self._raise_refused("setWatchdog")
         self._watchdog_hz = float(min_frequency_hz)
+        if self._keepalive is None or not self._keepalive.is_alive():
+            self._keepalive = threading.Thread(target=self._keep_alive, name=f"{self.name}-keepalive", daemon=True)
+            self._keepalive.start()
+
+    def _keep_alive(self) -> None:
+        """Kick the watchdog for a client that is alive but busy elsewhere (writing files, waiting
+        for the scanner) while the arm is at rest.
+
+        The watchdog exists to stop an arm left moving by a dead client. While the arm streams
+        velocity commands each command feeds the watchdog and this thread stays quiet (a kick would
+        also overwrite a command before the controller read it); at rest, a process that dies takes
+        this thread with it and the watchdog still trips.
+        """
+        while self._control is not None and self._watchdog_hz is not None:
+            period_wall_s = 1.0 / self._watchdog_hz
+            time.sleep(period_wall_s / 4)
+            quiet_for = time.monotonic() - self._last_command_wall
+            if not self._at_rest or quiet_for < period_wall_s / 4:
+                continue
+            if not self._command_lock.acquire(timeout=period_wall_s / 4):
+                continue
+            try:
+                if self._control is not None and self._watchdog_hz is not None and self._at_rest:
+                    self.kick_watchdog()
+            except DeviceError:
+                return
+            finally:
+                self._command_lock.release()
 
     def kick_watchdog(self) -> None:
         control = self._require_control()
-        with self._translate("kickWatchdog"):
+        with self._command("kickWatchdog"):
             done = control.kickWatchdog()
         if not done:
             self._raise_refused("kickWatchdog")
@@ -332,7 +371,7 @@ class URRobot:
     def zero_ft_sensor(self) -> None:
         """Zero the controller's wrist force estimate (``zeroFtSensor``)."""
         control = self._ready_control("zeroFtSensor")
-        with self._translate("zeroFtSensor"):
+        with self._command("zeroFtSensor"):
             done = control.zeroFtSensor()
         if not done:
             self._raise_refused("zeroFtSensor")
@@ -368,7 +407,7 @@ class URRobot:
         control = self._require_control()
         # A protective stop ends the control script, and the watchdog with it: a new script has none.
         self._watchdog_hz = None
-        with self._translate("reuploadScript"):
+        with self._command("reuploadScript"):
             control.reuploadScript()
         deadline = self.clock.deadline(_PROGRAM_START_S)
         while not control.isProgramRunning():
@@ -477,6 +516,15 @@ class URRobot:
             yield
         except (RuntimeError, ValueError) as exc:
             raise DeviceConnectionError(self.name, f"{operation} at {self.host} failed: {exc}") from exc
+
+    @contextmanager
+    def _command(self, operation: str) -> Iterator[None]:
+        """A control-interface call: one at a time, errors translated, time noted for the keep-alive."""
+        with self._command_lock, self._translate(operation):
+            try:
+                yield
+            finally:
+                self._last_command_wall = time.monotonic()
 
     def _checked_vector(self, value: np.ndarray, what: str) -> np.ndarray:
         array = np.asarray(value, dtype=float)

@@ -1,0 +1,85 @@
+"""Checkpoints that load with ``torch.load(weights_only=True)``.
+
+Everything that is not a tensor is a plain JSON string, an int, a float or a list: the model and training
+configs, the split and the dataset fingerprint. A checkpoint also carries the optimizer, the learning-rate
+schedule position, the epoch and the torch RNG state, so training resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shearlab.training.config import TrainConfig
+from shearlab.training.model import DenseNet3d, ModelConfig
+
+CHECKPOINT_FORMAT = "shearlab.training.checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint; ``epochs_done`` counts completed epochs."""
+
+    model_state: dict[str, torch.Tensor]
+    model_config: ModelConfig
+    train_config: TrainConfig
+    epochs_done: int
+    optimizer_state: dict[str, Any] | None = None
+    rng_state: torch.Tensor | None = None
+    split: Any = None
+    dataset_fingerprint: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def build_model(self, device: str | torch.device = "cpu") -> DenseNet3d:
+        """The model with its weights, in eval mode."""
+        model = DenseNet3d.from_config(self.model_config)
+        model.load_state_dict(self.model_state)
+        return model.to(device).eval()
+
+
+def save_checkpoint(path: Path, *, model: DenseNet3d, train_config: TrainConfig, epochs_done: int,
+                    optimizer: torch.optim.Optimizer | None = None, split: Any = None,
+                    dataset_fingerprint: str = "", history: list[dict[str, float]] | None = None) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": model.config.model_dump_json(),
+        "train_config": train_config.model_dump_json(),
+        "epochs_done": int(epochs_done),
+        "scheduler": {"epochs_done": int(epochs_done), "lr": float(train_config.lr_at(epochs_done))},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "rng_state": torch.get_rng_state(),
+        "split": json.dumps(split),
+        "dataset_fingerprint": str(dataset_fingerprint),
+        "history": json.dumps(history or []),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
+    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format={payload.get('format')!r})")
+    return Checkpoint(
+        model_state=payload["model"],
+        model_config=ModelConfig.model_validate_json(payload["model_config"]),
+        train_config=TrainConfig.model_validate_json(payload["train_config"]),
+        epochs_done=int(payload["epochs_done"]),
+        optimizer_state=payload["optimizer"],
+        rng_state=payload["rng_state"],
+        split=json.loads(payload["split"]),
+        dataset_fingerprint=payload["dataset_fingerprint"],
+        history=json.loads(payload["history"]),
+    )

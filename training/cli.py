@@ -1,0 +1,157 @@
+"""Command line for training, evaluation and maps; the lead mounts ``app`` under the ``shearlab`` CLI.
+
+Thin wrappers: data come from ``shearlab.datasets`` (a folder of session files and a split JSON), the work
+is done by this package's functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from shearlab.datasets.catalogue import Catalogue
+from shearlab.datasets.reader import SequenceRef, SessionReader, read_displacement
+from shearlab.datasets.splits import Split
+from shearlab.datasets.windows import WindowDataset
+from shearlab.training.checkpoint import load_checkpoint
+from shearlab.training.config import TrainConfig
+from shearlab.training.experiments import train_fold
+from shearlab.training.figures import plot_inclusion_maps, plot_mae_vs
+from shearlab.training.inference import predict_dense
+from shearlab.training.metrics import error_summary, mae_by_group
+from shearlab.training.model import DenseNet3d, model_config_for_window
+from shearlab.training.report import write_report
+
+app = typer.Typer(help="Train the spatio-temporal CNN, evaluate it, and draw elasticity maps.", no_args_is_help=True)
+
+
+def dataset_fingerprint(refs: list[SequenceRef]) -> str:
+    """Hash of the sequence ids, their labels and normalisation statistics: what a model was trained on."""
+    digest = hashlib.blake2b(digest_size=16)
+    for ref in sorted(refs, key=lambda r: r.id):
+        digest.update(f"{ref.id}|{ref.label_e_kpa}|{ref.displacement_mean_um}|{ref.displacement_std_um}\n".encode())
+    return digest.hexdigest()
+
+
+def _split_refs(data_dir: Path, split_path: Path) -> tuple[Split, list[SequenceRef], list[SequenceRef], list[SequenceRef]]:
+    split = Split.load(split_path)
+    catalogue = Catalogue(data_dir)
+    train, val, test = split.select(catalogue.query(labelled=True, qc_passed=None))
+    return split, train, val, test
+
+
+@app.command()
+def train(
+    data_dir: Path = typer.Argument(..., help="folder of session files"),
+    split_path: Path = typer.Option(..., "--split", help="split JSON (datasets.splits.Split)"),
+    out: Path = typer.Option(..., "--out", help="checkpoint path; an existing one is resumed"),
+    window: int = typer.Option(65, help="window side: 65, 33, 17, 9 or 5 px"),
+    epochs: int = typer.Option(250),
+    batch_size: int = typer.Option(250),
+    lr: float = typer.Option(1e-4),
+    init_channels: int = typer.Option(16),
+    growth_rate: int = typer.Option(16),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    num_workers: int = typer.Option(0),
+) -> None:
+    """Train one fold of a split (CV or leave-one-concentration-out) with per-sequence normalisation."""
+    split, train_refs, val_refs, _ = _split_refs(data_dir, split_path)
+    train_data = WindowDataset(train_refs, window, epoch_seed=seed, normalisation="sequence", augment=True)
+    val_data = WindowDataset(val_refs, window, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,  # type: ignore[arg-type]
+                         normalisation="sequence", augment=False, num_workers=num_workers)
+    model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate)
+    result = train_fold(train_data, val_data, model_config=model_config, train_config=config, checkpoint_path=out,
+                        protocol=split.protocol, fold=split.name, split=split.model_dump(mode="json"),
+                        dataset_fingerprint=dataset_fingerprint(train_refs + val_refs))
+    typer.echo(f"{out}: {len(result.train.history)} epochs, validation MAE {result.val_mae_kpa:.2f} "
+               f"+/- {result.val_mae_std_kpa:.2f} kPa")
+
+
+def _roi_map(model: DenseNet3d, ref: SequenceRef, device: str) -> np.ndarray:
+    """Dense estimates over the ROI only (the volume is cropped to the ROI plus half a window)."""
+    with SessionReader(ref.path) as reader:
+        rows, cols = reader.grid.roi_slices(reader.info.roi)
+    volume = read_displacement(ref)
+    half = model.window_px // 2
+    r0, r1 = max(rows.start - half, 0), min(rows.stop + half, volume.shape[1])
+    c0, c1 = max(cols.start - half, 0), min(cols.stop + half, volume.shape[2])
+    estimates = predict_dense(model, volume[:, r0:r1, c0:c1], mean_um=ref.displacement_mean_um,
+                              std_um=ref.displacement_std_um, device=device)
+    return estimates[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0]
+
+
+@app.command()
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="checkpoint written by `train`"),
+    data_dir: Path = typer.Argument(..., help="folder of session files"),
+    split_path: Path = typer.Option(..., "--split", help="split JSON; its test sequences are evaluated"),
+    out_dir: Path = typer.Option(Path("report"), "--out"),
+    device: str = typer.Option("cpu"),
+) -> None:
+    """Dense ROI maps of every test sequence: MAE, Pearson, MAE by concentration and push; HTML report."""
+    state = load_checkpoint(checkpoint)
+    model = state.build_model(device)
+    _, _, _, test_refs = _split_refs(data_dir, split_path)
+    estimates, truths, concs, pushes = [], [], [], []
+    for ref in test_refs:
+        roi_estimates = _roi_map(model, ref, device)
+        finite = roi_estimates[np.isfinite(roi_estimates)]
+        estimates.append(finite)
+        truths.append(np.full(finite.size, ref.label_e_kpa))
+        concs.append(np.full(finite.size, ref.concentration_pct if ref.concentration_pct is not None else np.nan))
+        pushes.append(np.full(finite.size, ref.push_index))
+    estimate, truth = np.concatenate(estimates), np.concatenate(truths)
+    conc, push = np.concatenate(concs), np.concatenate(pushes)
+    by_conc = mae_by_group(estimate, truth, conc)
+    by_push = mae_by_group(estimate, truth, push)
+    figures = [
+        plot_mae_vs(list(by_conc), {"CNN": list(by_conc.values())}, out_dir / "mae_vs_concentration.png",
+                    xlabel="gelatin concentration (%)"),
+        plot_mae_vs(list(by_push), {"CNN": list(by_push.values())}, out_dir / "mae_vs_push.png", xlabel="push"),
+    ]
+    metrics = {"cnn": error_summary(estimate, truth),
+               "mae_by_concentration": {f"{k:g}": list(v) for k, v in by_conc.items()},
+               "mae_by_push": {f"{k:g}": list(v) for k, v in by_push.items()},
+               "run": {"checkpoint": str(checkpoint), "window_px": model.window_px,
+                       "dataset_fingerprint": state.dataset_fingerprint, "test_sequences": len(test_refs)}}
+    path = write_report(out_dir, metrics, figures)
+    typer.echo(f"{path}: MAE {metrics['cnn']['mae_kpa']:.2f} +/- {metrics['cnn']['mae_std_kpa']:.2f} kPa")
+
+
+@app.command()
+def predict(
+    session: Path = typer.Argument(..., help="session file"),
+    checkpoint: Path = typer.Option(..., "--checkpoint"),
+    out: Path = typer.Option(Path("map.png"), "--out", help="PNG; the map is also saved next to it as .npy"),
+    key: str = typer.Option("", help="sequence key (default: the first complete sequence)"),
+    device: str = typer.Option("cpu"),
+    tile_px: int = typer.Option(128, help="output tile side, bounds memory"),
+) -> None:
+    """Dense full-field elasticity map of one sequence."""
+    state = load_checkpoint(checkpoint)
+    model = state.build_model(device)
+    with SessionReader(session) as reader:
+        refs = reader.sequences()
+        grid = reader.grid
+    chosen = [r for r in refs if r.has_displacement and (not key or r.key == key)]
+    if not chosen:
+        raise typer.BadParameter(f"no sequence {key or 'with displacement'} in {session}")
+    ref = chosen[0]
+    e_map = predict_dense(model, read_displacement(ref), mean_um=ref.displacement_mean_um,
+                          std_um=ref.displacement_std_um, tile_px=tile_px, device=device)
+    np.save(out.with_suffix(".npy"), e_map)
+    plot_inclusion_maps({f"{ref.key} ({model.window_px} px)": e_map}, grid, out)
+    typer.echo(f"{out}: median {np.nanmedian(e_map):.1f} kPa over {np.isfinite(e_map).sum()} pixels")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The paper's training protocols as functions of a train/validation dataset pair.
+
+The datasets and splits come from ``shearlab.datasets`` (``cv_splits``, ``loco_splits``,
+``WindowDataset``); these functions train, checkpoint (with the split and dataset fingerprint) and
+report validation error. The lead wires them to datasets and flows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from shearlab.training.checkpoint import load_checkpoint
+from shearlab.training.config import TrainConfig
+from shearlab.training.model import DenseNet3d, ModelConfig
+from shearlab.training.trainer import TrainResult, predict_dataset, train
+
+# Paper: inclusion maps come from the homogeneous-phantom net fine-tuned 10 more epochs on inclusion data.
+FINE_TUNE_EPOCHS = 10
+
+
+@dataclass
+class FoldResult:
+    """One trained fold: where its checkpoint is and how it did on validation data."""
+
+    protocol: str
+    fold: str
+    checkpoint_path: Path
+    train: TrainResult
+    val_mae_kpa: float
+    val_mae_std_kpa: float
+
+
+def _fold(protocol: str, fold: str, result: TrainResult, val_data: Dataset | None,
+          config: TrainConfig) -> FoldResult:
+    mae, std = float("nan"), float("nan")
+    if val_data is not None and len(val_data) > 0:
+        pred, label = predict_dataset(result.model, val_data, batch_size=config.batch_size,
+                                      normalisation=config.normalisation,
+                                      device=next(result.model.parameters()).device)
+        error = np.abs(pred - label)
+        mae, std = float(error.mean()), float(error.std())
+    return FoldResult(protocol=protocol, fold=fold, checkpoint_path=Path(result.checkpoint_path),
+                      train=result, val_mae_kpa=mae, val_mae_std_kpa=std)
+
+
+def train_fold(train_data: Dataset, val_data: Dataset | None, *, model_config: ModelConfig,
+               train_config: TrainConfig, checkpoint_path: Path, protocol: str, fold: str,
+               split: Any = None, dataset_fingerprint: str = "") -> FoldResult:
+    """Train a fresh net of ``model_config`` on one fold (resuming if ``checkpoint_path`` exists)."""
+    model = DenseNet3d.from_config(model_config)
+    split_record = {"protocol": protocol, "fold": fold, "split": split}
+    result = train(model, train_data, val_data, train_config, checkpoint_path=checkpoint_path,
+                   split=split_record, dataset_fingerprint=dataset_fingerprint)
+    return _fold(protocol, fold, result, val_data, train_config)
+
+
+def cross_validation_fold(train_data: Dataset, val_data: Dataset | None, *, fold: int,
+                          model_config: ModelConfig, train_config: TrainConfig, checkpoint_path: Path,
+                          split: Any = None, dataset_fingerprint: str = "") -> FoldResult:
+    """Protocol (a): one fold of 4-fold CV over positions (60 train / 10 val / 10 test per concentration)."""
+    return train_fold(train_data, val_data, model_config=model_config, train_config=train_config,
+                      checkpoint_path=checkpoint_path, protocol="cv", fold=str(fold), split=split,
+                      dataset_fingerprint=dataset_fingerprint)
+
+
+def leave_one_concentration_out_fold(train_data: Dataset, val_data: Dataset | None, *,
+                                     held_out_concentration_pct: float, model_config: ModelConfig,
+                                     train_config: TrainConfig, checkpoint_path: Path, split: Any = None,
+                                     dataset_fingerprint: str = "") -> FoldResult:
+    """Protocol (b): train without one concentration (7.5-15 %), validate on half of its data."""
+    return train_fold(train_data, val_data, model_config=model_config, train_config=train_config,
+                      checkpoint_path=checkpoint_path, protocol="loco",
+                      fold=f"{held_out_concentration_pct:g}%", split=split,
+                      dataset_fingerprint=dataset_fingerprint)
+
+
+def fine_tune(base_checkpoint: Path, train_data: Dataset, val_data: Dataset | None, *, checkpoint_path: Path,
+              train_config: TrainConfig | None = None, split: Any = None,
+              dataset_fingerprint: str = "") -> FoldResult:
+    """Fine-tune a trained net on inclusion data (paper: 10 epochs), writing a new checkpoint.
+
+    ``train_config`` defaults to the base run's settings for 10 epochs at the base learning rate
+    (no decay); the optimizer starts fresh.
+    """
+    if Path(checkpoint_path).resolve() == Path(base_checkpoint).resolve():
+        raise ValueError("the fine-tuned checkpoint must not overwrite its base")
+    base = load_checkpoint(base_checkpoint)
+    config = train_config or base.train_config.model_copy(
+        update={"epochs": FINE_TUNE_EPOCHS, "lr_decay_start_epoch": FINE_TUNE_EPOCHS})
+    model = base.build_model()
+    split_record = {"protocol": "fine_tune", "base_checkpoint": str(base_checkpoint), "split": split}
+    result = train(model, train_data, val_data, config, checkpoint_path=checkpoint_path, split=split_record,
+                   dataset_fingerprint=dataset_fingerprint)
+    return _fold("fine_tune", Path(base_checkpoint).stem, result, val_data, config)
