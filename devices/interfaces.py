@@ -65,6 +65,9 @@ class Robot(Protocol):
 
     def is_protective_stopped(self) -> bool: ...
 
+    def unlock_protective_stop(self) -> None:
+        """Release a protective stop (after a person has checked why it happened)."""
+
     def set_watchdog(self, min_frequency_hz: float) -> None:
         """Arm the controller-side watchdog: if not kicked this often, the robot stops."""
 

@@ -96,6 +96,7 @@ def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")])
 def calibrate(
     rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")],
     planfile: Annotated[Path, typer.Argument(help="Calibration plan (TOML).")],
+    endpoints: Annotated[Optional[Path], typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
 ) -> None:
     """Indentation calibration: every cylinder of every batch in PLANFILE, one modulus per batch."""
     from shearlab.orchestrator.flows.calibration import calibration_flow
@@ -105,7 +106,7 @@ def calibrate(
 
     load_rig(rigfile), load_calibration_plan(planfile)
     with quiet_prefect():
-        records = calibration_flow(rig_path=rigfile, plan_path=planfile)
+        records = calibration_flow(rig_path=rigfile, plan_path=planfile, endpoints=_read_endpoints(endpoints))
     table = Table(title="calibration records")
     for column in ("batch", "conc. %", "E kPa", "95 % CI kPa", "R2", "id"):
         table.add_column(column)
@@ -119,6 +120,7 @@ def acquire(
     rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")],
     planfile: Annotated[Path, typer.Argument(help="Campaign plan (TOML).")],
     max_positions: Annotated[Optional[int], typer.Option(help="Stop after this many positions per block.")] = None,
+    endpoints: Annotated[Optional[Path], typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
 ) -> None:
     """SWEI acquisition campaign (blocks or inclusion phantoms); rerun to resume."""
     from shearlab.orchestrator.flows.acquisition import campaign_flow
@@ -128,7 +130,8 @@ def acquire(
 
     load_rig(rigfile), load_campaign_plan(planfile)
     with quiet_prefect():
-        summary = campaign_flow(rig_path=rigfile, plan_path=planfile, max_positions=max_positions)
+        summary = campaign_flow(rig_path=rigfile, plan_path=planfile, max_positions=max_positions,
+                                endpoints=_read_endpoints(endpoints))
     console.print(f"written {summary['written']}, failed {summary['failed']}, already present {summary['skipped']}")
     for session in summary["sessions"]:
         console.print(f"  {session}")
@@ -155,6 +158,18 @@ def serve_flows(
     serve(*deployments)
 
 
+def _read_endpoints(path: Path | None) -> dict | None:
+    """The endpoints JSON that ``shearlab twin serve --endpoints FILE`` wrote, or ``None``."""
+    import json
+
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read twin endpoints ({exc})") from None
+
+
 def _mount_optional(module: str, name: str, help_text: str) -> None:
     """Mount a sub-application that lives in another package, if that package provides one."""
     import importlib
@@ -167,6 +182,7 @@ def _mount_optional(module: str, name: str, help_text: str) -> None:
 
 
 _mount_optional("shearlab.datasets.cli", "dataset", "HDF5 session files: info, check, export.")
+_mount_optional("shearlab.training.cli", "model", "Train, evaluate and apply elasticity models.")
 
 
 def main() -> None:

@@ -27,6 +27,9 @@ class Operator(Protocol):
 
     def clear_indenter(self) -> None: ...
 
+    def confirm(self, message: str) -> None:
+        """A person checks something before the flow goes on (a protective stop, say)."""
+
 
 class TwinOperator:
     """The twin's control endpoint plays the operator."""
@@ -39,6 +42,12 @@ class TwinOperator:
 
     def clear_indenter(self) -> None:
         self.control.call("remove_cylinder")
+
+    def confirm(self, message: str) -> None:
+        """On the twin nobody needs to look; the request is logged with the twin's state."""
+        from prefect import get_run_logger
+
+        get_run_logger().warning("operator check (confirmed by the twin): %s", message)
 
 
 class PrefectOperator:
@@ -58,6 +67,9 @@ class PrefectOperator:
 
     def clear_indenter(self) -> None:
         self._ask("Remove the cylinder from the indentation rig.")
+
+    def confirm(self, message: str) -> None:
+        self._ask(message)
 
 
 def operator_for(control: TwinControl | None) -> Operator:

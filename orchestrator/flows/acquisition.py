@@ -23,6 +23,7 @@ from shearlab.datasets.writer import SessionWriter
 from shearlab.devices.connect import RigDevices, open_devices
 from shearlab.orchestrator.calibration_records import load_record
 from shearlab.orchestrator.locks import hold_devices
+from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
@@ -127,6 +128,12 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | N
             open_devices(rig, ep, ACQUISITION_DEVICES) as devices:
         top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
         clear_z = top + plan.contact.lift_clearance_mm * 1e-3
+        if devices.robot.is_protective_stopped():
+            # An interrupted run (a killed process trips the watchdog) leaves the arm stopped where
+            # it was: a person checks the probe and the phantom before it moves again.
+            operator_for(devices.control).confirm(
+                f"{devices.robot.name} of rig {rig.name} is in a protective stop: check the probe and the phantom, then confirm to unlock")
+            devices.robot.unlock_protective_stop()
         devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
         try:
             safe_state(devices, clearance_z_m=clear_z)
