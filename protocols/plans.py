@@ -121,6 +121,35 @@ class CampaignPlan(_Strict):
         return self
 
 
+class TrainingPlan(_Strict):
+    """Dataset -> model -> evaluation -> report (SPEC §2 "Learning"; paper values by default)."""
+
+    name: str = "training"
+    sessions_dir: Path = Path("out/sessions")
+    calibration_dir: Path = Path("out/calibration")
+    out_dir: Path = Path("out/training")
+    protocol: Literal["cv", "loco"] = "cv"
+    fold: int = Field(default=0, ge=0)
+    n_folds: int = Field(default=4, ge=2)
+    held_out_pct: float = 10.0
+    window_px: Literal[65, 33, 17, 9, 5] = 17
+    init_channels: int = Field(default=16, ge=1)
+    growth_rate: int = Field(default=16, ge=1)
+    epochs: int = Field(default=250, ge=1)
+    batch_size: int = Field(default=250, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # ToF's alpha is fitted on the training sequences of this concentration (paper: one concentration).
+    alpha_concentration_pct: float = 10.0
+    evaluate_inclusions: bool = True
+    cron: str | None = None
+
+
+def load_training_plan(path: Path | str) -> TrainingPlan:
+    return load_toml_model(path, TrainingPlan)
+
+
 def load_calibration_plan(path: Path | str) -> CalibrationPlan:
     return load_toml_model(path, CalibrationPlan)
 

@@ -1,0 +1,114 @@
+"""Training flow: sessions -> split -> CNN -> evaluation against ToF -> report.
+
+One task per stage: each is minutes of work, so Prefect's bookkeeping costs nothing, and a failed
+stage shows where. The split is saved with the model; the report names the split and the dataset
+fingerprint, so every number can be traced to the sequences behind it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from shearlab.datasets.catalogue import Catalogue
+from shearlab.datasets.splits import Split, cv_splits, loco_splits
+from shearlab.datasets.windows import WindowDataset
+from shearlab.orchestrator.calibration_records import load_record
+from shearlab.protocols.plans import TrainingPlan, load_training_plan
+from shearlab.training.checkpoint import load_checkpoint
+from shearlab.training.cli import dataset_fingerprint
+from shearlab.training.config import TrainConfig
+from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, tof_alpha
+from shearlab.training.experiments import train_fold
+from shearlab.training.model import model_config_for_window
+from shearlab.training.report import write_report
+
+__all__ = ["load_training_plan", "training_flow"]
+
+
+@task(name="make-split", cache_policy=NO_CACHE)
+def make_split(plan: TrainingPlan) -> Path:
+    refs = Catalogue(plan.sessions_dir).query(kind="block", labelled=True)
+    if not refs:
+        raise ValueError(f"{plan.sessions_dir}: no labelled block sequences to train on")
+    if plan.protocol == "cv":
+        split = cv_splits(refs, n_folds=plan.n_folds, seed=plan.seed)[plan.fold]
+    else:
+        split = loco_splits(refs, held_out_pct=(plan.held_out_pct,), seed=plan.seed)[0]
+    path = plan.out_dir / f"split_{split.name}.json"
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    split.save(path)
+    return path
+
+
+def _split_refs(plan: TrainingPlan, split_path: Path):
+    split = Split.load(split_path)
+    return split, *split.select(Catalogue(plan.sessions_dir).query(kind="block", labelled=True, qc_passed=None))
+
+
+@task(name="train-cnn", cache_policy=NO_CACHE)
+def train_cnn(plan: TrainingPlan, split_path: Path) -> Path:
+    split, train_refs, val_refs, _ = _split_refs(plan, split_path)
+    train_data = WindowDataset(train_refs, plan.window_px, epoch_seed=plan.seed, normalisation="sequence", augment=True)
+    val_data = WindowDataset(val_refs, plan.window_px, epoch_seed=plan.seed + 1, normalisation="sequence") if val_refs else None
+    config = TrainConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=plan.seed, device=plan.device,
+                         normalisation="sequence", augment=False)
+    model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate)
+    checkpoint = plan.out_dir / f"cnn_w{plan.window_px}_{split.name}.pt"
+    train_fold(train_data, val_data, model_config=model_config, train_config=config, checkpoint_path=checkpoint,
+               protocol=split.protocol, fold=split.name, split=split.model_dump(mode="json"),
+               dataset_fingerprint=dataset_fingerprint(train_refs + val_refs))
+    return checkpoint
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> Path:
+    logger = get_run_logger()
+    split, train_refs, _, test_refs = _split_refs(plan, split_path)
+    state = load_checkpoint(checkpoint)
+    model = state.build_model("cpu")
+    alpha_refs = [r for r in train_refs if r.concentration_pct == plan.alpha_concentration_pct]
+    if not alpha_refs:
+        raise ValueError(f"no training sequences of {plan.alpha_concentration_pct} % to fit ToF's alpha on")
+    alpha = tof_alpha(alpha_refs, alpha_refs[0].label_e_kpa)
+    logger.info("ToF alpha fitted on %d sequences of %g %%: %.3f", len(alpha_refs), plan.alpha_concentration_pct, alpha)
+    blocks = evaluate_blocks(model, test_refs, alpha=alpha, out_dir=plan.out_dir / "figures")
+    metrics: dict[str, Any] = {"blocks": blocks.metrics}
+    figures = list(blocks.figures)
+    if plan.evaluate_inclusions:
+        def modulus_of_batch(batch_id: str) -> float:
+            return load_record(plan.calibration_dir, batch_id).e_kpa
+
+        inclusion_refs = Catalogue(plan.sessions_dir).query(kind="inclusion")
+        for session in sorted({r.session_id for r in inclusion_refs}):
+            refs = [r for r in inclusion_refs if r.session_id == session and r.position_index == 0]
+            result = evaluate_inclusion(model, refs, modulus_of_batch=modulus_of_batch, alpha=alpha,
+                                        out_dir=plan.out_dir / "figures", name=session)
+            metrics.setdefault("inclusions", {})[session] = result.metrics
+            figures += result.figures
+    metrics["run"] = {"split": split.name, "protocol": split.protocol, "checkpoint": str(checkpoint),
+                      "window_px": plan.window_px, "dataset_fingerprint": state.dataset_fingerprint,
+                      "epochs": plan.epochs, "train_sequences": len(train_refs), "test_sequences": len(test_refs)}
+    return write_report(plan.out_dir, metrics, figures)
+
+
+@flow(name="train-and-evaluate", log_prints=True)
+def training_flow(plan_path: Path) -> dict[str, Any]:
+    """Train the CNN on the plan's split, evaluate it and ToF, write ``report.html`` and ``metrics.json``."""
+    plan = load_training_plan(plan_path)
+    split_path = make_split(plan)
+    checkpoint = train_cnn(plan, split_path)
+    report = evaluate(plan, split_path, checkpoint)
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    cnn, tof = metrics["blocks"]["cnn"], metrics["blocks"]["tof"]
+    create_table_artifact(key="training-metrics", description=f"training {plan.name}", table=[
+        {"method": "CNN", "MAE kPa": round(cnn["mae_kpa"], 2), "std kPa": round(cnn["mae_std_kpa"], 2), "Pearson": round(cnn["pearson"], 3)},
+        {"method": "ToF", "MAE kPa": round(tof["mae_kpa"], 2), "std kPa": round(tof["mae_std_kpa"], 2), "Pearson": round(tof["pearson"], 3)},
+    ])
+    create_markdown_artifact(key="training-report", markdown=f"Report: `{report}`", description="report location")
+    return {"report": str(report), "metrics": metrics}
