@@ -158,6 +158,45 @@ def serve_flows(
     serve(*deployments)
 
 
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for sessions, models, figures and the report.")] = Path("out/demo"),
+    scale: Annotated[str, typer.Option(help="quick (2 CPU cores, minutes) or paper (the paper's protocol; GPU advisable).")] = "quick",
+) -> None:
+    """Run a whole simulated study on the twins: calibration, campaigns, CNN, ToF, report."""
+    import os
+
+    # Flow and task logs stay in the Prefect API (and its UI); the terminal shows the progress bar.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shearlab.orchestrator.demo import SCALES, run_demo
+    from shearlab.orchestrator.prefect_runtime import quiet_prefect
+
+    if scale not in SCALES:
+        raise UserError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    stages = ["calibration", "blocks", "inclusions", "training", "done"]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task("starting", total=len(stages) - 1)
+
+        def on_stage(name: str) -> None:
+            progress.update(bar, description=name, completed=stages.index(name))
+
+        with quiet_prefect():
+            result = run_demo(out, scale, on_stage)
+    blocks = result["metrics"]["blocks"]
+    table = Table(title=f"held-out positions ({blocks['test_sequences']} sequences)")
+    for column in ("method", "MAE kPa", "std kPa", "Pearson", "failed"):
+        table.add_column(column)
+    for name in ("cnn", "tof"):
+        m = blocks[name]
+        table.add_row(name.upper(), f"{m['mae_kpa']:.2f}", f"{m['mae_std_kpa']:.2f}", f"{m['pearson']:.3f}", f"{m['missing_fraction']:.1%}")
+    console.print(table)
+    for session, m in result["metrics"].get("inclusions", {}).items():
+        console.print(f"{session}: Dice CNN {m['cnn']['dice']}, ToF {m['tof']['dice']} at {m['threshold_kpa']:.1f} kPa")
+    console.print(f"report: {result['report']}")
+
+
 def _read_endpoints(path: Path | None) -> dict | None:
     """The endpoints JSON that ``shearlab twin serve --endpoints FILE`` wrote, or ``None``."""
     import json
@@ -182,7 +221,14 @@ def _mount_optional(module: str, name: str, help_text: str) -> None:
 
 
 _mount_optional("shearlab.datasets.cli", "dataset", "HDF5 session files: info, check, export.")
-_mount_optional("shearlab.training.cli", "model", "Train, evaluate and apply elasticity models.")
+def _training_commands() -> None:
+    """``shearlab train``, ``evaluate`` and ``predict`` are the training package's commands."""
+    from shearlab.training.cli import app as training_app
+
+    app.registered_commands.extend(training_app.registered_commands)
+
+
+_training_commands()
 
 
 def main() -> None:

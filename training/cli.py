@@ -19,10 +19,10 @@ from shearlab.datasets.windows import WindowDataset
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.experiments import train_fold
-from shearlab.training.figures import plot_inclusion_maps, plot_mae_vs
+from shearlab.training.evaluation import evaluate_blocks, tof_alpha
+from shearlab.training.figures import plot_inclusion_maps
 from shearlab.training.inference import predict_dense
-from shearlab.training.metrics import error_summary, mae_by_group
-from shearlab.training.model import DenseNet3d, model_config_for_window
+from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
 
 app = typer.Typer(help="Train the spatio-temporal CNN, evaluate it, and draw elasticity maps.", no_args_is_help=True)
@@ -72,55 +72,31 @@ def train(
                f"+/- {result.val_mae_std_kpa:.2f} kPa")
 
 
-def _roi_map(model: DenseNet3d, ref: SequenceRef, device: str) -> np.ndarray:
-    """Dense estimates over the ROI only (the volume is cropped to the ROI plus half a window)."""
-    with SessionReader(ref.path) as reader:
-        rows, cols = reader.grid.roi_slices(reader.info.roi)
-    volume = read_displacement(ref)
-    half = model.window_px // 2
-    r0, r1 = max(rows.start - half, 0), min(rows.stop + half, volume.shape[1])
-    c0, c1 = max(cols.start - half, 0), min(cols.stop + half, volume.shape[2])
-    estimates = predict_dense(model, volume[:, r0:r1, c0:c1], mean_um=ref.displacement_mean_um,
-                              std_um=ref.displacement_std_um, device=device)
-    return estimates[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0]
-
-
 @app.command()
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="checkpoint written by `train`"),
     data_dir: Path = typer.Argument(..., help="folder of session files"),
     split_path: Path = typer.Option(..., "--split", help="split JSON; its test sequences are evaluated"),
     out_dir: Path = typer.Option(Path("report"), "--out"),
+    alpha_concentration_pct: float = typer.Option(10.0, help="ToF's alpha is fitted on the training sequences of this concentration"),
     device: str = typer.Option("cpu"),
 ) -> None:
-    """Dense ROI maps of every test sequence: MAE, Pearson, MAE by concentration and push; HTML report."""
+    """CNN and ToF over the ROI of every test sequence: MAE, Pearson, MAE by stiffness and push; HTML report."""
     state = load_checkpoint(checkpoint)
     model = state.build_model(device)
-    _, _, _, test_refs = _split_refs(data_dir, split_path)
-    estimates, truths, concs, pushes = [], [], [], []
-    for ref in test_refs:
-        roi_estimates = _roi_map(model, ref, device)
-        finite = roi_estimates[np.isfinite(roi_estimates)]
-        estimates.append(finite)
-        truths.append(np.full(finite.size, ref.label_e_kpa))
-        concs.append(np.full(finite.size, ref.concentration_pct if ref.concentration_pct is not None else np.nan))
-        pushes.append(np.full(finite.size, ref.push_index))
-    estimate, truth = np.concatenate(estimates), np.concatenate(truths)
-    conc, push = np.concatenate(concs), np.concatenate(pushes)
-    by_conc = mae_by_group(estimate, truth, conc)
-    by_push = mae_by_group(estimate, truth, push)
-    figures = [
-        plot_mae_vs(list(by_conc), {"CNN": list(by_conc.values())}, out_dir / "mae_vs_concentration.png",
-                    xlabel="gelatin concentration (%)"),
-        plot_mae_vs(list(by_push), {"CNN": list(by_push.values())}, out_dir / "mae_vs_push.png", xlabel="push"),
-    ]
-    metrics = {"cnn": error_summary(estimate, truth),
-               "mae_by_concentration": {f"{k:g}": list(v) for k, v in by_conc.items()},
-               "mae_by_push": {f"{k:g}": list(v) for k, v in by_push.items()},
+    _, train_refs, _, test_refs = _split_refs(data_dir, split_path)
+    alpha_refs = [r for r in train_refs if r.concentration_pct == alpha_concentration_pct]
+    if not alpha_refs:
+        raise typer.BadParameter(f"no training sequence of {alpha_concentration_pct} % to fit ToF's alpha on")
+    alpha = tof_alpha(alpha_refs, alpha_refs[0].label_e_kpa)
+    result = evaluate_blocks(model, test_refs, alpha=alpha, out_dir=out_dir / "figures", device=device)
+    metrics = {"blocks": result.metrics,
                "run": {"checkpoint": str(checkpoint), "window_px": model.window_px,
                        "dataset_fingerprint": state.dataset_fingerprint, "test_sequences": len(test_refs)}}
-    path = write_report(out_dir, metrics, figures)
-    typer.echo(f"{path}: MAE {metrics['cnn']['mae_kpa']:.2f} +/- {metrics['cnn']['mae_std_kpa']:.2f} kPa")
+    path = write_report(out_dir, metrics, result.figures)
+    cnn, tof = result.metrics["cnn"], result.metrics["tof"]
+    typer.echo(f"{path}: MAE CNN {cnn['mae_kpa']:.2f} +/- {cnn['mae_std_kpa']:.2f} kPa, "
+               f"ToF {tof['mae_kpa']:.2f} +/- {tof['mae_std_kpa']:.2f} kPa")
 
 
 @app.command()

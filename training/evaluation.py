@@ -13,6 +13,7 @@ span and the filters' margins.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,9 @@ def _mean_std_figures(per_seq, grid: ImageGrid, roi: tuple[slice, slice], out_di
         lateral = next(ref.push_lateral_mm for ref, _, _ in per_seq if ref.push_index == push)
         for name, index in (("cnn", 0), ("tof", 1)):
             stack = np.stack([pair[index] for pair in chosen])
-            with np.errstate(invalid="ignore"):
+            # Pixels where every estimate failed stay NaN (shown as missing), without a warning.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(stack, axis=0), np.nanstd(stack, axis=0)
             figures.append(plot_mean_std_maps(mean, std, roi_grid, out_dir / f"maps_{name}_{conc:g}pct_push{push}.png",
                                               push_lateral_mm=lateral,

@@ -85,7 +85,8 @@ def indent(hexapod: Hexapod, sensor: ForceSensor, clock: Clock, settings: Indent
 def _log_descent(hexapod, sensor, clock, settings, limits, *, length_mm, start_z) -> IndentationLog:
     period = 1.0 / settings.sample_rate_hz
     hexapod.set_velocity(settings.plate_speed_mm_s)
-    floor = max(start_z - limits.max_travel_mm, hexapod.position()["Z"] - settings.max_strain * length_mm - BACKOFF_MM)
+    # Aim past the strain stop so the run ends on strain (or force), not on the end of the move.
+    floor = max(start_z - limits.max_travel_mm, hexapod.position()["Z"] - settings.max_strain * length_mm - 2 * BACKOFF_MM - 0.5)
     hexapod.move_absolute({"Z": floor})
     times, zs, forces = [], [], []
     touch_z = None

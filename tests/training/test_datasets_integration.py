@@ -54,10 +54,11 @@ def test_cli_train_evaluate_predict(data_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert checkpoint.exists()
     result = runner.invoke(app, ["evaluate", str(checkpoint), str(data_dir), "--split", str(split_path),
-                                 "--out", str(tmp_path / "report")])
+                                 "--out", str(tmp_path / "report"), "--alpha-concentration-pct", "7.5"])
     assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert metrics["cnn"]["n"] > 0 and set(metrics["mae_by_concentration"]) == {"7.5", "15"}
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["blocks"]
+    assert metrics["cnn"]["n"] > 0 and set(metrics["mae_by_concentration"]["cnn"]) == {"7.5", "15"}
+    assert "alpha" in metrics["tof"] and 0 <= metrics["tof"]["failed_fraction"] <= 1
     result = runner.invoke(app, ["predict", str(data_dir / "block-15.h5"), "--checkpoint", str(checkpoint),
                                  "--out", str(tmp_path / "map.png")])
     assert result.exit_code == 0, result.output
