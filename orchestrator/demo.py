@@ -109,7 +109,7 @@ def write_plans(out: Path, scale: Scale) -> dict[str, Path]:
         "inclusions": campaign("inclusions", "inclusion", with_inclusions, 1,
                                tuple(p.lateral_mm for p in inclusion_pushes()), centred_on_first_inclusion),
     }
-    training = [f'name = "demo-training"', f"sessions_dir = {_toml(str(sessions))}", f"calibration_dir = {_toml(str(calibration))}",
+    training = ['name = "demo-training"', f"sessions_dir = {_toml(str(sessions))}", f"calibration_dir = {_toml(str(calibration))}",
                 f"out_dir = {_toml(str(out))}", 'protocol = "cv"', f"n_folds = {scale.n_folds}", f"window_px = {scale.window_px}",
                 f"init_channels = {scale.init_channels}", f"growth_rate = {scale.growth_rate}", f"epochs = {scale.epochs}",
                 f"batch_size = {scale.batch_size}", f"lr = {scale.lr}", "alpha_concentration_pct = 10.0"]

@@ -97,9 +97,10 @@ def test_echo_power_falls_with_depth_at_the_attenuation_slope() -> None:
     power = np.mean(np.stack([np.abs(reference_frame(seed)) ** 2 for seed in range(4)]), axis=(0, 2))
     z = GRID.depth_m
     measured_db_cm = np.polyfit(z * 100, 10 * np.log10(power), 1)[0]
-    expected_db_cm = np.polyfit(z * 100, _attenuation_theory_db(z, 0.5), 1)[0]
-    # 0.5 dB/cm/MHz x 7.5 MHz = -3.75 dB/cm, less 0.14 dB/cm of downshift at mid-depth.
-    assert expected_db_cm == pytest.approx(-3.61, abs=0.01)
+    expected_db_cm = np.polyfit(z * 100, _attenuation_theory_db(z, 1.0), 1)[0]
+    # 0.5 dB/cm/MHz one way, 1.0 round trip, x 7.5 MHz = -7.5 dB/cm, less 0.57 dB/cm of downshift
+    # (which grows with the square of the attenuation) at mid-depth.
+    assert expected_db_cm == pytest.approx(-6.93, abs=0.01)
     # Row powers average 4 x 200 columns (~130 speckle spots, 0.4 dB each): slope error ~0.05 dB/cm.
     assert measured_db_cm == pytest.approx(expected_db_cm, abs=0.2)
 

@@ -52,8 +52,9 @@ from shearlab.protocols.sequences import SOUND_SPEED_M_S, ImageGrid, ProbeGeomet
 NEPER_PER_DB = math.log(10.0) / 20.0
 # Single-angle plane-wave lateral PSF (SPEC §4): Gaussian amplitude, sigma 0.13 mm.
 LATERAL_SIGMA_M = 0.13e-3
-# Attenuation of graphite-loaded gelatin, dB / cm / MHz: SPEC §4's ~0.5, taken as the round-trip figure.
-ATTENUATION_DB_CM_MHZ = 0.5
+# Attenuation of graphite-loaded gelatin: SPEC §4's ~0.5 dB/cm/MHz is the usual one-way coefficient
+# (the push model in push.py uses it one way too); an echo travels there and back, so round trip 1.0.
+ATTENUATION_DB_CM_MHZ = 1.0
 # Axial PSF support: taps beyond 3.5 sigma carry < 0.22 % of the amplitude (-53 dB), below the best SNR.
 _AXIAL_TRUNCATE_SIGMAS = 3.5
 # Lateral padding with scatterers beyond the image edges: the FFT filter is circular, and 4 sigma keeps
