@@ -242,3 +242,7 @@ def main() -> None:
     except (DeviceError, UserError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
