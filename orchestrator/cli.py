@@ -232,6 +232,11 @@ _training_commands()
 
 
 def main() -> None:
+    import os
+
+    # The local ephemeral server would phone home for usage telemetry; a lab machine (and CI) has no
+    # route out, and the failure shows up as an ERROR line in the middle of a run.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app()
     except ConfigFileError as exc:

@@ -5,7 +5,7 @@ figure paths; the Prefect training flow and the command line call it.
 
 Regions: homogeneous blocks are scored pixelwise over the training ROI (SPEC §2) against the block's
 calibrated modulus; inclusion phantoms over an inclusion field of view around the ROI (2.5-17.5 mm
-deep, +/-10 mm lateral) against a truth map built from the phantom's known geometry and the
+deep, +/-8 mm lateral) against a truth map built from the phantom's known geometry and the
 calibrated modulus of each gel. ToF runs on a crop around the region, wide enough for its 65 px
 span and the filters' margins.
 """
@@ -30,7 +30,8 @@ from shearlab.training.model import DenseNet3d
 from shearlab.training.tof import TofSettings, compound_maps, fit_alpha, smooth_map, tof_modulus_kpa, tof_speed_map
 
 INCLUSION_DEPTH_MM = (2.5, 17.5)
-INCLUSION_HALF_WIDTH_MM = 10.0
+# Wide enough for a 10 mm inclusion and a band of background on each side.
+INCLUSION_HALF_WIDTH_MM = 8.0
 # Extra columns and rows around a region for ToF: half its span plus the filters' reach.
 TOF_MARGIN_PX = 48
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from shearlab.datasets.integrity import check_session
 from shearlab.datasets.reader import SessionReader
+from shearlab.datasets.uff import export_uff
+from shearlab.datasets.windows import WindowDataset
 from shearlab.datasets.records import CalibrationFit
 from shearlab.devices.twin.control import TwinControl
 from shearlab.orchestrator.calibration_records import save_record
@@ -65,6 +70,14 @@ def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory
                 # The probe pressed at the target force while the push fired.
                 assert abs(record.contact_force_n - plan.contact.target_force_n).max() < plan.qc.max_force_error_n
                 assert record.displacement_um.shape == (35, 250, 600)
+    # What the twin's acquisition wrote round-trips through the dataset tools and the torch dataset.
+    for session in summary["sessions"]:
+        assert check_session(session).ok
+        assert export_uff(session, tmp_path / f"{Path(session).stem}.uff")
+        with SessionReader(session) as reader:
+            refs = reader.sequences()
+        window, label = WindowDataset(refs, 17, normalisation="sequence")[0]
+        assert tuple(window.shape) == (1, 35, 17, 17) and float(label) == refs[0].label_e_kpa
     # Safe state at the end: probe clear of the phantoms.
     with TwinControl(**twin.endpoints["control"]) as control:
         state = control.call("state")

@@ -1,0 +1,94 @@
+"""Flow throughput against the twin: sequences per minute of wall time, the share of wall time spent
+outside the physics (orchestration, devices, Loupas, I/O), and one 8-cylinder calibration batch.
+
+Run: ``.venv/bin/python benchmarks/bench_flows.py [--positions 2] [--speed 10] [--calibration-speed 200]``.
+The physics share is measured by re-running the twin's own simulation of the same sequences in this
+process (same code, same sizes), since the twin's process cannot be timed from outside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rig(folder: Path, host: str, speed: float, name: str) -> Path:
+    text = (ROOT / "rigs" / "twin.toml").read_text().replace('host = "127.0.0.5"', f'host = "{host}"')
+    text = text.replace("speed = 10.0", f"speed = {speed}").replace('name = "twin"', f'name = "{name}"')
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def campaign(folder: Path, positions: int, speed: float) -> None:
+    from shearlab.datasets.records import CalibrationFit
+    from shearlab.orchestrator.calibration_records import save_record
+    from shearlab.orchestrator.flows.acquisition import campaign_flow
+
+    cal = folder / "cal"
+    save_record(cal, CalibrationFit(calibration_id="cal-bench", batch_id="B1-10.0", concentration_pct=10.0,
+                                    e_kpa=54.0, ci95_kpa=(53.0, 55.0), n_points=100, r2=0.999))
+    plan = folder / "campaign.toml"
+    plan.write_text(f'name = "bench"\nn_positions = {positions}\nout_dir = "{folder / "sessions"}"\n'
+                    f'calibration_dir = "{cal}"\n\n[[blocks]]\nname = "block_10p0"\nbatch_id = "B1-10.0"\n'
+                    'concentration_pct = 10.0\nx_mm = 55.0\ny_mm = 200.0\n')
+    rig = _rig(folder, "127.0.0.91", speed, "bench-swei")
+    started = time.perf_counter()
+    summary = campaign_flow(rig_path=rig, plan_path=plan)
+    wall = time.perf_counter() - started
+    n = summary["written"] + summary["failed"]
+
+    from shearlab.devices.twin.physics.acquisition import acquire_iq
+    from shearlab.devices.twin.physics.medium import homogeneous_medium
+    from shearlab.protocols.phantoms import cast_batch
+    from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, PushSpec, SequenceSpec
+
+    medium = homogeneous_medium(cast_batch("B1-10.0", 10.0), SequenceSpec().grid)
+    started = time.perf_counter()
+    for k in range(n):
+        sequence = SequenceSpec(push=PushSpec(lateral_mm=PAPER_PUSH_LATERAL_MM[k % 7]))
+        acquire_iq(medium, sequence, speckle_seed=k, snr_db=30.0, rng=np.random.default_rng(k))
+    physics = time.perf_counter() - started
+    print(f"campaign: {n} sequences in {wall:.1f} s wall (twin speed {speed:g}, Prefect start included): "
+          f"{60 * n / wall:.1f} sequences/min; physics {physics:.1f} s = {physics / wall:.0%} of wall, "
+          f"outside physics {1 - physics / wall:.0%}")
+
+
+def calibration(folder: Path, speed: float) -> None:
+    from shearlab.orchestrator.flows.calibration import calibration_flow
+    from shearlab.protocols.phantoms import cast_batch
+
+    plan = folder / "calibration.toml"
+    plan.write_text(f'name = "bench"\nout_dir = "{folder / "cal8"}"\n\n[[batches]]\nbatch_id = "BENCH-12.5"\n'
+                    "concentration_pct = 12.5\ncylinders = 8\n")
+    rig = _rig(folder, "127.0.0.92", speed, "bench-indentation")
+    started = time.perf_counter()
+    (record,) = calibration_flow(rig_path=rig, plan_path=plan)
+    wall = time.perf_counter() - started
+    truth = cast_batch("BENCH-12.5", 12.5).e_static_pa / 1e3
+    print(f"calibration: 8 cylinders in {wall:.1f} s wall at twin speed {speed:g}: E = {record.e_kpa:.2f} kPa "
+          f"(truth {truth:.2f}, error {100 * (record.e_kpa / truth - 1):+.2f} %), {record.n_points} points in the fit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--positions", type=int, default=2)
+    parser.add_argument("--speed", type=float, default=10.0)
+    parser.add_argument("--calibration-speed", type=float, default=200.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        campaign(Path(tmp), args.positions, args.speed)
+        calibration(Path(tmp), args.calibration_speed)
+
+
+if __name__ == "__main__":
+    main()
