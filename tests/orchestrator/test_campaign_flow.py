@@ -77,7 +77,7 @@ def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory
         with SessionReader(session) as reader:
             refs = reader.sequences()
         window, label = WindowDataset(refs, 17, normalisation="sequence")[0]
-        assert tuple(window.shape) == (1, 35, 17, 17) and float(label) == refs[0].label_e_kpa
+        assert tuple(window.shape) == (1, 35, 17, 17) and float(label) == pytest.approx(refs[0].label_e_kpa, rel=1e-6)
     # Safe state at the end: probe clear of the phantoms.
     with TwinControl(**twin.endpoints["control"]) as control:
         state = control.call("state")
