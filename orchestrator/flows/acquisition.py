@@ -1,10 +1,12 @@
 """SWEI acquisition campaigns: probe positions on a phantom, 7 (block) or 9 (inclusion) pushes each.
 
 At each position: contact at 0.2 N under force control, then per push fire, track, check quality,
-and write the sequence; a failed check is re-acquired up to ``qc.max_attempts`` times, then recorded
-as failed with its reason and the campaign carries on. Rerunning a campaign resumes it: completed
-sequences stay, only missing ones are acquired. Any error, cancellation or crash path lifts the probe
-clear; the robot's watchdog stops the arm if this process dies.
+and write the sequence; a failed check (or a shot the scanner refuses) is re-acquired up to
+``qc.max_attempts`` times, then recorded as failed with its reason and the campaign carries on.
+Rerunning a campaign resumes it: completed sequences stay, only missing ones are acquired, and a
+protective stop left by the interrupted run is unlocked after an operator check. Any error,
+cancellation or crash path lifts the probe clear; the robot's watchdog stops the arm if this process
+dies.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from prefect.cache_policies import NO_CACHE
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
-from shearlab.devices.connect import RigDevices, open_devices
+from shearlab.devices.connect import RigDevices, clock_for, open_devices
+from shearlab.devices.errors import DeviceConnectionError, DeviceFaultError
+from shearlab.devices.twin.control import TwinControl
 from shearlab.orchestrator.calibration_records import load_record
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
@@ -34,6 +38,10 @@ from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
 
 ACQUISITION_DEVICES = ("robot", "probe_ft", "scanner")
+PROTECTIVE_STOP = "PROTECTIVE_STOP"
+# Virtual seconds: PolyScope unlocks 5 s after the stop at the earliest.
+UNLOCK_RETRY_S = 8.0
+UNLOCK_POLL_S = 0.5
 # Rotation vector of a probe pointing straight down.
 PROBE_DOWN = (np.pi, 0.0, 0.0)
 
@@ -88,11 +96,11 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
             writer.append_sequence(SequenceRecord(
                 key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
                 push_lateral_mm=lateral_mm, probe_pose=contact.pose,
-                displacement_um=outcome.displacement_um.astype(np.float32),
+                displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
                 contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
                 acquired_at=datetime.now(timezone.utc).isoformat(),
                 qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
-                label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq else None,
+                label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
                 attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
             ))
             counts["failed" if failed else "written"] += 1
@@ -124,36 +132,76 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | N
     progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
     steps = len(plan.blocks) * n_positions
     step = 0
-    with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ACQUISITION_DEVICES), \
-            open_devices(rig, ep, ACQUISITION_DEVICES) as devices:
-        top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
-        clear_z = top + plan.contact.lift_clearance_mm * 1e-3
-        if devices.robot.is_protective_stopped():
-            # An interrupted run (a killed process trips the watchdog) leaves the arm stopped where
-            # it was: a person checks the probe and the phantom before it moves again.
-            operator_for(devices.control).confirm(
-                f"{devices.robot.name} of rig {rig.name} is in a protective stop: check the probe and the phantom, then confirm to unlock")
-            devices.robot.unlock_protective_stop()
-        devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
-        try:
-            safe_state(devices, clearance_z_m=clear_z)
-            for block in plan.blocks:
-                path = session_path(plan, block)
-                sessions.append(str(path))
-                positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                    for index in range(min(n_positions, len(positions))):
-                        counts = acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name])
-                        for k, v in counts.items():
-                            totals[k] += v
-                        step += 1
-                        update_progress_artifact(progress, progress=100.0 * step / steps)
-                logger.info("block %s: session %s", block.name, path)
-        finally:
-            safe_state(devices, clearance_z_m=clear_z)
+    with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ACQUISITION_DEVICES):
+        # The controller will not run the control script in a protective stop: the robot cannot
+        # even be connected before the stop is unlocked.
+        release_protective_stop(rig, ep)
+        with open_devices(rig, ep, ACQUISITION_DEVICES) as devices:
+            top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
+            clear_z = top + plan.contact.lift_clearance_mm * 1e-3
+            devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
+            try:
+                safe_state(devices, clearance_z_m=clear_z)
+                for block in plan.blocks:
+                    path = session_path(plan, block)
+                    sessions.append(str(path))
+                    positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
+                    with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
+                        for index in range(min(n_positions, len(positions))):
+                            counts = acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name])
+                            for k, v in counts.items():
+                                totals[k] += v
+                            step += 1
+                            update_progress_artifact(progress, progress=100.0 * step / steps)
+                    logger.info("block %s: session %s", block.name, path)
+            finally:
+                safe_state(devices, clearance_z_m=clear_z)
     create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, totals, sessions),
                              description=f"SWEI campaign {plan.name}")
     return {"sessions": sessions, **totals}
+
+
+def release_protective_stop(rig: Rig, endpoints: dict[str, Any] | None) -> None:
+    """If the arm is in a protective stop, have the operator check it, then unlock it (dashboard).
+
+    An interrupted run (a killed process trips the watchdog) leaves the arm stopped where it was: a
+    person checks the probe and the phantom before it moves again. PolyScope refuses the unlock until
+    5 s after the stop, so the unlock is retried for ``UNLOCK_RETRY_S`` (virtual).
+    """
+    import dashboard_client
+
+    host = str(rig.robot.host or (endpoints or {})["ur"]["host"])
+    clock = clock_for(rig, endpoints)
+    dashboard = dashboard_client.DashboardClient(host)
+    try:
+        dashboard.connect()
+    except RuntimeError as exc:
+        raise DeviceConnectionError("robot", f"dashboard at {host} unreachable: {exc}") from exc
+    try:
+        if PROTECTIVE_STOP not in str(dashboard.safetystatus()):
+            return
+        control = TwinControl(**endpoints["control"]) if endpoints and "control" in endpoints else None
+        try:
+            operator_for(control).confirm(
+                f"robot of rig {rig.name} is in a protective stop: check the probe and the phantom, then confirm to unlock")
+        finally:
+            if control is not None:
+                control.close()
+        deadline = clock.deadline(UNLOCK_RETRY_S)
+        while True:
+            try:
+                # ur_rtde 1.6 raises on a refusal ("Cannot unlock protective stop until 5s after occurrence").
+                dashboard.unlockProtectiveStop()
+                answer = ""
+            except RuntimeError as exc:
+                answer = str(exc)
+            if not answer and PROTECTIVE_STOP not in str(dashboard.safetystatus()):
+                return
+            if deadline.expired():
+                raise DeviceFaultError("robot", f"the controller at {host} did not unlock the protective stop {answer}".rstrip())
+            clock.sleep(UNLOCK_POLL_S)
+    finally:
+        dashboard.disconnect()
 
 
 def _summary(plan: CampaignPlan, totals: dict[str, int], sessions: list[str]) -> str:

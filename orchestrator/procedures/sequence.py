@@ -2,6 +2,8 @@
 
 The robot holds the probe still during the shot; its watchdog is kicked from this thread while the
 scanner's reply is awaited in a worker thread, so a long transfer never looks like a dead controller.
+A shot the scanner refuses (a hardware fault, the duty-cycle limit) is a failed attempt like one that
+fails the quality gate: the next attempt's CONFIGURE re-arms a latched fault.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.interfaces import ForceSensor, Robot, ScanResult, Scanner
+from shearlab.devices.scanner.bridge_client import ScannerRefusedError
 from shearlab.orchestrator.procedures.contact import contact_force_n
 from shearlab.orchestrator.procedures.qc import QcVerdict, check_sequence
 from shearlab.protocols.loupas import loupas_displacement
@@ -26,12 +29,15 @@ KICK_INTERVAL_WALL_S = 0.05
 
 @dataclass
 class SequenceOutcome:
-    displacement_um: np.ndarray
-    iq: np.ndarray
+    """``displacement_um`` and ``iq`` (frames, depth, lateral) and ``result`` are ``None`` when the
+    scanner refused the shot; ``qc`` then fails with the scanner's reason."""
+
+    displacement_um: np.ndarray | None
+    iq: np.ndarray | None
     qc: QcVerdict
     force_time_s: np.ndarray
     force_n: np.ndarray
-    result: ScanResult
+    result: ScanResult | None
 
 
 def fire_holding_watchdog(robot: Robot, scanner: Scanner, *, push: bool = True) -> ScanResult:
@@ -55,12 +61,22 @@ def acquire_sequence(
     target_force_n: float,
     qc: QcSettings,
 ) -> SequenceOutcome:
-    """Configure, fire, estimate displacement and apply the quality gate."""
+    """Configure, fire, estimate displacement and apply the quality gate.
+
+    A refused shot returns a failed verdict naming the scanner's reason (after waiting out a
+    duty-cycle refusal); every other device error propagates.
+    """
     scanner.configure(sequence)
     t0 = clock.now()
     force_before = contact_force_n(probe_ft)
     t1 = clock.now()
-    result = fire_holding_watchdog(robot, scanner, push=True)
+    try:
+        result = fire_holding_watchdog(robot, scanner, push=True)
+    except ScannerRefusedError as exc:
+        if exc.transient and exc.retry_after_s:
+            clock.sleep(exc.retry_after_s)
+        return SequenceOutcome(None, None, QcVerdict(False, f"shot refused: {exc}"), np.array([(t0 - t1) / 2]),
+                               np.array([force_before]), None)
     t2 = clock.now()
     force_after = contact_force_n(probe_ft)
     t3 = clock.now()
