@@ -48,3 +48,38 @@ def rig_file(tmp_path: Path):
         return path
 
     return write
+
+
+# Blocks of the default world and the calibrated moduli the tests label them with (kPa).
+WORLD_BLOCKS = {
+    "block_10p0": ("B1-10.0", 10.0, 55.0, 200.0, 54.3),
+    "block_17p5": ("B1-17.5", 17.5, -55.0, 320.0, 124.9),
+}
+
+
+@pytest.fixture
+def campaign_plan():
+    """``campaign_plan(folder, positions=, pushes=, blocks=, max_attempts=)`` writes a campaign plan
+    over blocks of the default world, and a calibration record per block's batch (id
+    ``cal-<batch>-test``), into ``folder``; returns the plan's path."""
+
+    def write(folder: Path, *, positions: int = 1, pushes: tuple[float, ...] = (-8.0, 8.0),
+              blocks: tuple[str, ...] = ("block_10p0",), max_attempts: int = 3, name: str = "test") -> Path:
+        from shearlab.datasets.records import CalibrationFit
+        from shearlab.orchestrator.calibration_records import save_record
+
+        cal = folder / "cal"
+        lines = [f'name = "{name}"', f"n_positions = {positions}", f"push_lateral_mm = {list(pushes)}",
+                 f'out_dir = "{folder / "sessions"}"', f'calibration_dir = "{cal}"', "",
+                 "[qc]", f"max_attempts = {max_attempts}", ""]
+        for block in blocks:
+            batch, conc, x_mm, y_mm, e_kpa = WORLD_BLOCKS[block]
+            save_record(cal, CalibrationFit(calibration_id=f"cal-{batch}-test", batch_id=batch, concentration_pct=conc,
+                                            e_kpa=e_kpa, ci95_kpa=(e_kpa - 1, e_kpa + 1), n_points=100, r2=0.999))
+            lines += ["[[blocks]]", f'name = "{block}"', f'batch_id = "{batch}"', f"concentration_pct = {conc}",
+                      f"x_mm = {x_mm}", f"y_mm = {y_mm}", ""]
+        path = folder / "campaign.toml"
+        path.write_text("\n".join(lines))
+        return path
+
+    return write

@@ -25,11 +25,10 @@ import pytest
 from shearlab.datasets.errors import SessionFileError
 from shearlab.datasets.integrity import check_session
 from shearlab.datasets.reader import SessionReader
-from shearlab.datasets.records import CalibrationFit, sequence_key
+from shearlab.datasets.records import sequence_key
 from shearlab.devices.errors import DeviceConnectionError, DeviceError
 from shearlab.devices.hexapod.pi_gcs import GCSError
 from shearlab.devices.twin.control import TwinControl
-from shearlab.orchestrator.calibration_records import save_record
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
 from shearlab.protocols.plans import load_campaign_plan
@@ -41,32 +40,6 @@ SPEED = 10.0
 MAX_CONTACT_FORCE_N = 1.0
 MAX_INDENTER_FORCE_N = 2.5
 SHEARLAB = Path(sys.executable).with_name("shearlab")
-
-
-def write_plan(tmp_path: Path, *, positions: int, pushes: tuple[float, ...], max_attempts: int = 3) -> Path:
-    """One 10 % block, labelled by a calibration record written here."""
-    cal = tmp_path / "cal"
-    save_record(cal, CalibrationFit(calibration_id="cal-B1-10.0-test", batch_id="B1-10.0", concentration_pct=10.0,
-                                    e_kpa=54.3, ci95_kpa=(53.3, 55.3), n_points=100, r2=0.999))
-    path = tmp_path / "campaign.toml"
-    path.write_text(f"""
-name = "faults"
-n_positions = {positions}
-push_lateral_mm = {list(pushes)}
-out_dir = "{tmp_path / 'sessions'}"
-calibration_dir = "{cal}"
-
-[qc]
-max_attempts = {max_attempts}
-
-[[blocks]]
-name = "block_10p0"
-batch_id = "B1-10.0"
-concentration_pct = 10.0
-x_mm = 55.0
-y_mm = 200.0
-""")
-    return path
 
 
 def twin_state(twin: Any) -> dict[str, Any]:
@@ -141,10 +114,10 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(tmp_path, twin_factory, rig_file):
+def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_plan, tmp_path, twin_factory, rig_file):
     host = "127.0.0.71"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = write_plan(tmp_path, positions=2, pushes=(-8.0, 8.0))
+    plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 8.0))
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps(twin.endpoints))
     command = [str(SHEARLAB), "acquire", str(rig_file(host, SPEED)), str(plan_path), "--endpoints", str(endpoints)]
@@ -195,10 +168,10 @@ def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(tmp_path, 
     assert all(r.qc.passed and not r.failed for r in records)
 
 
-def test_protective_stop_during_contact_fails_naming_the_robot(tmp_path, twin_factory, rig_file, prefect_harness):
+def test_protective_stop_during_contact_fails_naming_the_robot(campaign_plan, tmp_path, twin_factory, rig_file, prefect_harness):
     host = "127.0.0.72"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = write_plan(tmp_path, positions=1, pushes=(0.0,))
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(0.0,))
     # Inject as the probe touches the gel, before contact has settled at 0.2 N.
     with Monitor(twin, when=lambda s: s["probe_force_n"] > 0.02, fault=("robot", "protective_stop")) as monitor, \
             pytest.raises(DeviceError) as caught:
@@ -212,11 +185,11 @@ def test_protective_stop_during_contact_fails_naming_the_robot(tmp_path, twin_fa
     assert_sessions_sound(plan_path)
 
 
-def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(tmp_path, twin_factory, rig_file,
+def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(campaign_plan, tmp_path, twin_factory, rig_file,
                                                                                 prefect_harness):
     host = "127.0.0.73"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = write_plan(tmp_path, positions=1, pushes=(-8.0, 0.0, 8.0))
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 0.0, 8.0))
     session = tmp_path / "sessions" / "faults_block_10p0.h5"
     with Monitor(twin, when=lambda s: complete_sequences(session) >= 1, fault=("probe_ft", "unplug")) as monitor, \
             pytest.raises(DeviceError) as caught:
@@ -231,10 +204,10 @@ def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(
     assert 1 <= len(records) < 3 and all(r.qc.passed for r in records)
 
 
-def test_scanner_fault_is_reacquired_and_the_campaign_completes(tmp_path, twin_factory, rig_file, prefect_harness):
+def test_scanner_fault_is_reacquired_and_the_campaign_completes(campaign_plan, tmp_path, twin_factory, rig_file, prefect_harness):
     host = "127.0.0.74"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = write_plan(tmp_path, positions=1, pushes=(-8.0, 8.0))
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0))
     with TwinControl(**twin.endpoints["control"]) as control:
         control.call("fault", device="scanner", kind="fault", message="HV supply tripped")  # the next FIRE
     with Monitor(twin) as monitor:
@@ -247,11 +220,11 @@ def test_scanner_fault_is_reacquired_and_the_campaign_completes(tmp_path, twin_f
     assert monitor.peak_probe_force_n <= MAX_CONTACT_FORCE_N
 
 
-def test_scanner_fault_on_the_last_attempt_is_recorded_as_failed_with_its_reason(tmp_path, twin_factory, rig_file,
+def test_scanner_fault_on_the_last_attempt_is_recorded_as_failed_with_its_reason(campaign_plan, tmp_path, twin_factory, rig_file,
                                                                                  prefect_harness):
     host = "127.0.0.75"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = write_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), max_attempts=1)
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), max_attempts=1)
     with TwinControl(**twin.endpoints["control"]) as control:
         control.call("fault", device="scanner", kind="fault", message="HV supply tripped")
     summary = campaign_flow(rig_path=rig_file(host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)

@@ -10,9 +10,7 @@ from shearlab.datasets.integrity import check_session
 from shearlab.datasets.reader import SessionReader
 from shearlab.datasets.uff import export_uff
 from shearlab.datasets.windows import WindowDataset
-from shearlab.datasets.records import CalibrationFit
 from shearlab.devices.twin.control import TwinControl
-from shearlab.orchestrator.calibration_records import save_record
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.protocols.plans import load_campaign_plan
 
@@ -22,39 +20,9 @@ HOST = "127.0.0.62"
 SPEED = 10.0
 
 
-def write_plan(tmp_path, *, positions: int = 2, pushes=(-8.0, 0.0, 8.0)) -> object:
-    cal = tmp_path / "cal"
-    for batch, conc, e in (("B1-10.0", 10.0, 54.3), ("B1-17.5", 17.5, 124.9)):
-        save_record(cal, CalibrationFit(calibration_id=f"cal-{batch}-test", batch_id=batch, concentration_pct=conc,
-                                        e_kpa=e, ci95_kpa=(e - 1, e + 1), n_points=100, r2=0.999))
-    path = tmp_path / "campaign.toml"
-    path.write_text(f"""
-name = "mini"
-n_positions = {positions}
-push_lateral_mm = {list(pushes)}
-out_dir = "{tmp_path / 'sessions'}"
-calibration_dir = "{cal}"
-
-[[blocks]]
-name = "block_10p0"
-batch_id = "B1-10.0"
-concentration_pct = 10.0
-x_mm = 55.0
-y_mm = 200.0
-
-[[blocks]]
-name = "block_17p5"
-batch_id = "B1-17.5"
-concentration_pct = 17.5
-x_mm = -55.0
-y_mm = 320.0
-""")
-    return path
-
-
-def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory, rig_file, prefect_harness):
+def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory, rig_file, campaign_plan, prefect_harness):
     twin = twin_factory(HOST, speed=SPEED)
-    plan_path = write_plan(tmp_path)
+    plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 0.0, 8.0), blocks=("block_10p0", "block_17p5"), name="mini")
     summary = campaign_flow(rig_path=rig_file(HOST, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
     assert summary["written"] == 2 * 2 * 3 and summary["failed"] == 0
 

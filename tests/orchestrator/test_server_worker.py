@@ -24,8 +24,7 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from shearlab.datasets.reader import SessionReader
-from shearlab.datasets.records import CalibrationFit, sequence_key
-from shearlab.orchestrator.calibration_records import save_record
+from shearlab.datasets.records import sequence_key
 from shearlab.orchestrator.flows.acquisition import ACQUISITION_DEVICES
 from shearlab.orchestrator.locks import device_lock_names, hold_devices
 from shearlab.protocols.rig import load_rig
@@ -135,29 +134,6 @@ def worker(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
         _stop(proc)
 
 
-def write_plan(folder: Path) -> Path:
-    """A one-block, one-position, two-push campaign with its calibration record."""
-    cal = folder / "cal"
-    save_record(cal, CalibrationFit(calibration_id="cal-B1-10.0-test", batch_id="B1-10.0", concentration_pct=10.0,
-                                    e_kpa=54.3, ci95_kpa=(53.3, 55.3), n_points=100, r2=0.999))
-    path = folder / "campaign.toml"
-    path.write_text(f"""
-name = "scale"
-n_positions = 1
-push_lateral_mm = {list(PUSHES_MM)}
-out_dir = "{folder / 'sessions'}"
-calibration_dir = "{cal}"
-
-[[blocks]]
-name = "block_10p0"
-batch_id = "B1-10.0"
-concentration_pct = 10.0
-x_mm = 55.0
-y_mm = 200.0
-""")
-    return path
-
-
 def _wait_for(client: SyncPrefectClient, run: FlowRun, done: Callable[[State], bool], what: str, worker_log: Path,
               timeout_s: float = RUN_TIMEOUT_S) -> FlowRun:
     """Poll the API until ``done(state)`` holds for ``run``; returns the fresh flow run."""
@@ -171,14 +147,14 @@ def _wait_for(client: SyncPrefectClient, run: FlowRun, done: Callable[[State], b
         time.sleep(0.5)
 
 
-def test_two_rigs_acquire_side_by_side_under_one_worker(tmp_path, prefect_env, worker, twin_factory, rig_file):
+def test_two_rigs_acquire_side_by_side_under_one_worker(campaign_plan, tmp_path, prefect_env, worker, twin_factory, rig_file):
     twins = [twin_factory(host, speed=SPEED) for host in HOSTS]
     rig_paths = [rig_file(host, SPEED) for host in HOSTS]
     plan_paths = []
     for host in HOSTS:
         folder = tmp_path / host
         folder.mkdir()
-        plan_paths.append(write_plan(folder))
+        plan_paths.append(campaign_plan(folder, pushes=PUSHES_MM, name="scale"))
     sessions = [plan.parent / "sessions" / "scale_block_10p0.h5" for plan in plan_paths]
     rigs = [load_rig(path) for path in rig_paths]
 
