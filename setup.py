@@ -4,7 +4,7 @@ pyproject.toml holds the metadata; only the folder mapping lives here because se
 cannot express "every sub-package below these folders, under another prefix" declaratively.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 TOP_LEVEL = ("devices", "protocols", "orchestrator", "datasets", "training")
 
@@ -13,7 +13,8 @@ package_dir: dict[str, str] = {}
 for top in TOP_LEVEL:
     packages.append(f"shearlab.{top}")
     package_dir[f"shearlab.{top}"] = top
-    packages.extend(f"shearlab.{top}.{sub}" for sub in find_packages(top))
+    # Namespace discovery also counts data folders (the twin's worlds/) as packages, so their files ship.
+    packages.extend(f"shearlab.{top}.{sub}" for sub in find_namespace_packages(top, exclude=["*__pycache__*"]))
 
 setup(
     packages=packages,
