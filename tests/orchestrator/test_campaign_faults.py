@@ -117,7 +117,7 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
 def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_plan, tmp_path, twin_factory, rig_file):
     host = "127.0.0.71"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 8.0))
+    plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 8.0), name="faults")
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps(twin.endpoints))
     command = [str(SHEARLAB), "acquire", str(rig_file(host, SPEED)), str(plan_path), "--endpoints", str(endpoints)]
@@ -171,7 +171,7 @@ def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_p
 def test_protective_stop_during_contact_fails_naming_the_robot(campaign_plan, tmp_path, twin_factory, rig_file, prefect_harness):
     host = "127.0.0.72"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = campaign_plan(tmp_path, positions=1, pushes=(0.0,))
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(0.0,), name="faults")
     # Inject as the probe touches the gel, before contact has settled at 0.2 N.
     with Monitor(twin, when=lambda s: s["probe_force_n"] > 0.02, fault=("robot", "protective_stop")) as monitor, \
             pytest.raises(DeviceError) as caught:
@@ -189,7 +189,7 @@ def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(
                                                                                 prefect_harness):
     host = "127.0.0.73"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 0.0, 8.0))
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 0.0, 8.0), name="faults")
     session = tmp_path / "sessions" / "faults_block_10p0.h5"
     with Monitor(twin, when=lambda s: complete_sequences(session) >= 1, fault=("probe_ft", "unplug")) as monitor, \
             pytest.raises(DeviceError) as caught:
@@ -207,7 +207,7 @@ def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(
 def test_scanner_fault_is_reacquired_and_the_campaign_completes(campaign_plan, tmp_path, twin_factory, rig_file, prefect_harness):
     host = "127.0.0.74"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0))
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), name="faults")
     with TwinControl(**twin.endpoints["control"]) as control:
         control.call("fault", device="scanner", kind="fault", message="HV supply tripped")  # the next FIRE
     with Monitor(twin) as monitor:
@@ -224,7 +224,7 @@ def test_scanner_fault_on_the_last_attempt_is_recorded_as_failed_with_its_reason
                                                                                  prefect_harness):
     host = "127.0.0.75"
     twin = twin_factory(host, speed=SPEED)
-    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), max_attempts=1)
+    plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), max_attempts=1, name="faults")
     with TwinControl(**twin.endpoints["control"]) as control:
         control.call("fault", device="scanner", kind="fault", message="HV supply tripped")
     summary = campaign_flow(rig_path=rig_file(host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
