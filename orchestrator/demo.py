@@ -100,13 +100,14 @@ def write_plans(out: Path, scale: Scale) -> dict[str, Path]:
     with_inclusions = [b for b in world.blocks if b.inclusions]
 
     def centred_on_first_inclusion(block: Any) -> list[tuple[float, float]]:
+        """Position 0 (evaluated) centred on the inclusion; position 1 (fine-tuning only) 4 mm aside."""
         inc = block.inclusions[0]
-        return [(block.x_mm + inc.centre_lateral_mm, block.y_mm)]
+        return [(block.x_mm + inc.centre_lateral_mm, block.y_mm), (block.x_mm + inc.centre_lateral_mm + 4.0, block.y_mm + 10.0)]
 
     out_paths = {
         "calibration": plans / "calibration.toml",
         "blocks": campaign("blocks", "block", homogeneous, scale.positions, PAPER_PUSH_LATERAL_MM, lambda b: None),
-        "inclusions": campaign("inclusions", "inclusion", with_inclusions, 1,
+        "inclusions": campaign("inclusions", "inclusion", with_inclusions, 2,
                                tuple(p.lateral_mm for p in inclusion_pushes()), centred_on_first_inclusion),
     }
     training = ['name = "demo-training"', f"sessions_dir = {_toml(str(sessions))}", f"calibration_dir = {_toml(str(calibration))}",

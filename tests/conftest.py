@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+# The ephemeral API's usage telemetry has no route out here and logs errors when it tries.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -176,19 +176,27 @@ def inclusion_truth_kpa(grid: ImageGrid, *, rows: slice, cols: slice, probe_offs
     return truth, mask
 
 
+def session_truth_map(ref: SequenceRef, modulus_of_batch: Callable[[str], float]) -> tuple[ImageGrid, np.ndarray, np.ndarray]:
+    """Truth map (kPa) and inclusion mask over the whole image of an inclusion-phantom sequence, from
+    the phantom's geometry in its session's plan and each gel's calibrated modulus."""
+    with SessionReader(ref.path) as reader:
+        grid, info = reader.grid, reader.info
+        pose = reader.read_sequence(ref.key).probe_pose
+    block = info.plan["block"]
+    inclusions = [(Inclusion.model_validate(i), modulus_of_batch(i["batch_id"])) for i in block["inclusions"]]
+    truth, mask = inclusion_truth_kpa(grid, rows=slice(None), cols=slice(None), probe_offset_mm=pose[0] * 1e3 - block["x_mm"],
+                                      background_kpa=modulus_of_batch(block["batch_id"]), inclusions=inclusions)
+    return grid, truth, mask
+
+
 def evaluate_inclusion(model: DenseNet3d, refs: Sequence[SequenceRef], *, modulus_of_batch: Callable[[str], float],
                        alpha: float, out_dir: Path, name: str, device: str = "cpu",
-                       tof: TofSettings = TofSettings()) -> Evaluation:
+                       tof: TofSettings = TofSettings(), cnn_label: str = "CNN") -> Evaluation:
     """Compounded maps of one inclusion position (9 pushes): MAE inside/outside, Dice, Dice curve."""
-    with SessionReader(refs[0].path) as reader:
-        grid, info = reader.grid, reader.info
-        pose = reader.read_sequence(refs[0].key).probe_pose
-    block = info.plan["block"]
+    grid, full_truth, full_mask = session_truth_map(refs[0], modulus_of_batch)
     rows = slice(int(np.searchsorted(grid.depth_m, INCLUSION_DEPTH_MM[0] * 1e-3)), int(np.searchsorted(grid.depth_m, INCLUSION_DEPTH_MM[1] * 1e-3)))
     cols = slice(int(np.searchsorted(grid.lateral_m, -INCLUSION_HALF_WIDTH_MM * 1e-3)), int(np.searchsorted(grid.lateral_m, INCLUSION_HALF_WIDTH_MM * 1e-3)))
-    inclusions = [(Inclusion.model_validate(i), modulus_of_batch(i["batch_id"])) for i in block["inclusions"]]
-    truth, mask = inclusion_truth_kpa(grid, rows=rows, cols=cols, probe_offset_mm=pose[0] * 1e3 - block["x_mm"],
-                                      background_kpa=modulus_of_batch(block["batch_id"]), inclusions=inclusions)
+    truth, mask = full_truth[rows, cols], full_mask[rows, cols]
     cnn_maps, tof_maps = [], []
     for ref in refs:
         maps = region_maps(model, ref, grid, rows, cols, tof=tof, device=device)
@@ -197,7 +205,7 @@ def evaluate_inclusion(model: DenseNet3d, refs: Sequence[SequenceRef], *, modulu
     cnn, tof_map = compound_maps(cnn_maps), compound_maps(tof_maps)
     threshold = float((truth[mask].mean() + truth[~mask].mean()) / 2) if mask.any() else float(np.median(truth))
     thresholds = np.linspace(truth.min() * 0.5, truth.max() * 1.3, 40)
-    metrics = {"threshold_kpa": threshold, "pushes": len(refs)}
+    metrics = {"threshold_kpa": threshold, "pushes": len(refs), "cnn_model": cnn_label}
     for label, estimate in (("cnn", cnn), ("tof", tof_map)):
         metrics[label] = {
             "mae_inclusion_kpa": list(mae_kpa(estimate[mask], truth[mask])) if mask.any() else None,
@@ -208,7 +216,7 @@ def evaluate_inclusion(model: DenseNet3d, refs: Sequence[SequenceRef], *, modulu
     out_dir.mkdir(parents=True, exist_ok=True)
     region = _crop(grid, rows, cols)
     vmax = float(truth.max() * 1.4)
-    figures = [plot_inclusion_maps({"truth": truth, f"CNN {model.window_px} px": cnn, "ToF": tof_map}, region,
+    figures = [plot_inclusion_maps({"truth": truth, f"{cnn_label} {model.window_px} px": cnn, "ToF": tof_map}, region,
                                    out_dir / f"inclusion_{name}.png", inclusion_mask=mask, vmax_kpa=vmax,
                                    title=f"{name} (Fig. 9)")]
     if mask.any():

@@ -23,10 +23,11 @@ from shearlab.protocols.plans import TrainingPlan, load_training_plan
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.cli import dataset_fingerprint
 from shearlab.training.config import TrainConfig
-from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, tof_alpha
-from shearlab.training.experiments import train_fold
+from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, session_truth_map, tof_alpha
+from shearlab.training.experiments import FINE_TUNE_EPOCHS, fine_tune, train_fold
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
+from shearlab.training.truth_windows import TruthMapWindowDataset
 
 __all__ = ["load_training_plan", "training_flow"]
 
@@ -86,15 +87,33 @@ def evaluate(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> Path:
 
         inclusion_refs = Catalogue(plan.sessions_dir).query(kind="inclusion")
         for session in sorted({r.session_id for r in inclusion_refs}):
-            refs = [r for r in inclusion_refs if r.session_id == session and r.position_index == 0]
-            result = evaluate_inclusion(model, refs, modulus_of_batch=modulus_of_batch, alpha=alpha,
-                                        out_dir=plan.out_dir / "figures", name=session)
+            refs = [r for r in inclusion_refs if r.session_id == session]
+            test = [r for r in refs if r.position_index == 0]
+            tune = [r for r in refs if r.position_index != 0]
+            chosen, label = model, "CNN"
+            if tune:
+                chosen = fine_tune_on_inclusions(plan, checkpoint, tune, modulus_of_batch, session)
+                label = "CNN fine-tuned"
+            result = evaluate_inclusion(chosen, test, modulus_of_batch=modulus_of_batch, alpha=alpha,
+                                        out_dir=plan.out_dir / "figures", name=session, cnn_label=label)
             metrics.setdefault("inclusions", {})[session] = result.metrics
             figures += result.figures
     metrics["run"] = {"split": split.name, "protocol": split.protocol, "checkpoint": str(checkpoint),
                       "window_px": plan.window_px, "dataset_fingerprint": state.dataset_fingerprint,
                       "epochs": plan.epochs, "train_sequences": len(train_refs), "test_sequences": len(test_refs)}
     return write_report(plan.out_dir, metrics, figures)
+
+
+def fine_tune_on_inclusions(plan: TrainingPlan, checkpoint: Path, refs: list, modulus_of_batch: Any, session: str) -> Any:
+    """Paper: fine-tune on inclusion data for 10 epochs. Windows from the phantom's other probe
+    positions, labelled by the truth map; the evaluated position is never seen."""
+    truths = [session_truth_map(r, modulus_of_batch)[1] for r in refs]
+    data = TruthMapWindowDataset(refs, truths, plan.window_px, epoch_seed=plan.seed)
+    config = TrainConfig(epochs=FINE_TUNE_EPOCHS, batch_size=plan.batch_size, lr=plan.lr, seed=plan.seed,
+                         device=plan.device, normalisation="sequence", lr_decay_start_epoch=FINE_TUNE_EPOCHS)
+    tuned = fine_tune(checkpoint, data, None, checkpoint_path=plan.out_dir / f"{checkpoint.stem}_finetuned_{session}.pt",
+                      train_config=config)
+    return load_checkpoint(tuned.checkpoint_path).build_model("cpu")
 
 
 @flow(name="train-and-evaluate", log_prints=True)
