@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-
-# The ephemeral API's usage telemetry has no route out here and logs errors when it tries.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,9 @@ import pytest
 from shearlab.devices.twin.process import TwinProcess, start_twin
 
 ROOT = Path(__file__).resolve().parents[1]
+# The ephemeral API's usage telemetry has no route out here and logs errors when it tries; set before
+# any test module imports prefect.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")
