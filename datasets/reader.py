@@ -59,27 +59,31 @@ def _looks_like_hdf5(path: Path) -> bool:
     return False
 
 
-def _check_not_truncated(path: Path) -> None:
-    """A cleanly closed file must reach its end-of-allocation address; SWMR opens do not check that.
+def _open_for_writing(path: Path) -> bool:
+    """Whether the superblock says a writer has (or had, if it was killed) the file open.
 
-    Files still flagged as open for writing (live, or left by a killed writer) may legitimately end
-    before it; their rows are guarded by completion markers and checksums instead.
+    A cleanly closed file must also reach its end-of-allocation address; an open for reading does not
+    check that. Files still flagged as open for writing (live, or left by a killed writer) may
+    legitimately end before it; their rows are guarded by completion markers and checksums instead.
     """
     try:
         sb = read_superblock(path)
     except ValueError:
-        return  # older superblocks carry no flags: HDF5's own open checks them
+        return False  # older superblock (no flags) or a damaged one: HDF5's own open judges it
     size = path.stat().st_size
     if sb.flags == 0 and size < sb.base + sb.eoa:
         raise CorruptSessionError(path, f"HDF5 file is truncated or damaged: {size} bytes, "
                                         f"its superblock says {sb.base + sb.eoa}")
+    return sb.flags != 0
 
 
 def open_h5_readonly(path: Path | str) -> h5py.File:
-    """Open ``path`` read-only, in SWMR mode when possible; errors say what is wrong with the file.
+    """Open ``path`` read-only, in SWMR mode when a writer has it open; errors say what is wrong.
 
     Without HDF5 file locking, like the writer (which has its own lock), so that readers and the
-    writer of a live session can be open at once, in one process or several.
+    writer of a live session can be open at once, in one process or several. Only files flagged as
+    open for writing are opened in SWMR mode: a SWMR reader retries every metadata read that fails
+    its checksum, with growing sleeps, which turns a damaged closed file into minutes of waiting.
     """
     path = Path(path)
     if not path.is_file():
@@ -90,13 +94,9 @@ def open_h5_readonly(path: Path | str) -> h5py.File:
         raise NotASessionFileError(path, f"cannot be read ({exc.strerror})") from None
     if not is_hdf5:
         raise NotASessionFileError(path, "not an HDF5 file")
-    _check_not_truncated(path)
+    swmr = _open_for_writing(path)
     try:
-        return h5py.File(path, "r", swmr=True, locking=False)
-    except (OSError, RuntimeError):
-        pass  # an older file format cannot be opened in SWMR mode; try a plain open
-    try:
-        return h5py.File(path, "r", locking=False)
+        return h5py.File(path, "r", swmr=swmr, locking=False)
     except (OSError, RuntimeError, ValueError) as exc:  # h5py raises all three for damaged files
         raise CorruptSessionError(path, f"HDF5 file cannot be opened, truncated or damaged ({exc})") from None
 
