@@ -7,6 +7,7 @@ used, given its endpoints) and every address the rig file leaves out is taken fr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,27 @@ def device_factories(rig: Rig, endpoints: dict[str, Any] | None, clock: Clock) -
     }
 
 
+def twin_control(endpoints: dict[str, Any] | None) -> TwinControl | None:
+    """A client of the twin's control endpoint, or ``None`` on real hardware."""
+    if endpoints and "control" in endpoints:
+        return TwinControl(endpoints["control"]["host"], endpoints["control"]["port"])
+    return None
+
+
+def release_protective_stop(rig: Rig, endpoints: dict[str, Any] | None, *, confirm: Callable[[str], None]) -> None:
+    """Unlock the robot's protective stop, if it is in one, after ``confirm`` (an operator check).
+
+    Runs before the robot is connected: the controller will not start the control script while stopped.
+    """
+    from shearlab.devices.robot.ur_rtde import release_protective_stop as release
+
+    host = rig.robot.host if rig.robot.host is not None else (endpoints or {}).get("ur", {}).get("host")
+    if host is None:
+        raise ValueError(f"rig {rig.name!r}: no robot.host configured and no twin provides one")
+    release(str(host), clock=clock_for(rig, endpoints), confirm=confirm,
+            message=f"robot of rig {rig.name} is in a protective stop: check the probe and the phantom, then confirm to unlock")
+
+
 def open_devices(rig: Rig, endpoints: dict[str, Any] | None = None, names: tuple[str, ...] = DEVICE_NAMES) -> RigDevices:
     """Connect the named devices (all by default); on failure, close what was opened and re-raise."""
     unknown = set(names) - set(DEVICE_NAMES)
@@ -123,9 +145,8 @@ def open_devices(rig: Rig, endpoints: dict[str, Any] | None = None, names: tuple
         for name in names:
             opened[name] = factories[name]()
             stack.callback(opened[name].close)
-        control = None
-        if endpoints and "control" in endpoints:
-            control = TwinControl(endpoints["control"]["host"], endpoints["control"]["port"])
+        control = twin_control(endpoints)
+        if control is not None:
             stack.callback(control.close)
     except BaseException:
         stack.close()

@@ -40,7 +40,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -555,3 +555,46 @@ def _move_duration_s(start: np.ndarray, target: np.ndarray, speed: float, accel:
 
 def _fmt(values: tuple[float, ...] | list[float]) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
+
+
+# Dashboard safety status of a protectively stopped arm, and how long to retry its unlock (virtual s):
+# PolyScope refuses the unlock until 5 s after the stop.
+_PROTECTIVE_STOP = "PROTECTIVE_STOP"
+_UNLOCK_RETRY_S = 8.0
+_UNLOCK_POLL_S = 0.5
+
+
+def release_protective_stop(host: str, *, clock: Clock, confirm: Callable[[str], None], message: str,
+                            name: str = "robot") -> bool:
+    """Unlock a protective stop through the dashboard (port 29999) after ``confirm(message)``.
+
+    ``RTDEControlInterface`` cannot connect while the arm is stopped (the controller will not run its
+    script), so an interrupted run is recovered here, before :meth:`URRobot.connect`. Returns whether
+    there was a stop to release; raises ``DeviceFaultError`` if the controller keeps refusing.
+    """
+    import dashboard_client
+
+    dashboard = dashboard_client.DashboardClient(host)
+    try:
+        dashboard.connect()
+    except RuntimeError as exc:
+        raise DeviceConnectionError(name, f"dashboard at {host}:{DASHBOARD_PORT} unreachable: {exc}") from exc
+    try:
+        if _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
+            return False
+        confirm(message)
+        deadline = clock.deadline(_UNLOCK_RETRY_S)
+        while True:
+            try:
+                # ur_rtde 1.6 raises on a refusal ("Cannot unlock protective stop until 5s after occurrence").
+                dashboard.unlockProtectiveStop()
+                answer = ""
+            except RuntimeError as exc:
+                answer = str(exc)
+            if not answer and _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
+                return True
+            if deadline.expired():
+                raise DeviceFaultError(name, f"the controller at {host} did not unlock the protective stop {answer}".rstrip())
+            clock.sleep(_UNLOCK_POLL_S)
+    finally:
+        dashboard.disconnect()

@@ -22,9 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
-from shearlab.devices.connect import RigDevices, clock_for, open_devices
-from shearlab.devices.errors import DeviceConnectionError, DeviceFaultError
-from shearlab.devices.twin.control import TwinControl
+from shearlab.devices.connect import RigDevices, open_devices, release_protective_stop, twin_control
 from shearlab.orchestrator.calibration_records import load_record
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
@@ -38,10 +36,6 @@ from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
 
 ACQUISITION_DEVICES = ("robot", "probe_ft", "scanner")
-PROTECTIVE_STOP = "PROTECTIVE_STOP"
-# Virtual seconds: PolyScope unlocks 5 s after the stop at the earliest.
-UNLOCK_RETRY_S = 8.0
-UNLOCK_POLL_S = 0.5
 # Rotation vector of a probe pointing straight down.
 PROBE_DOWN = (np.pi, 0.0, 0.0)
 
@@ -135,7 +129,12 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | N
     with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ACQUISITION_DEVICES):
         # The controller will not run the control script in a protective stop: the robot cannot
         # even be connected before the stop is unlocked.
-        release_protective_stop(rig, ep)
+        control = twin_control(ep)
+        try:
+            release_protective_stop(rig, ep, confirm=operator_for(control).confirm)
+        finally:
+            if control is not None:
+                control.close()
         with open_devices(rig, ep, ACQUISITION_DEVICES) as devices:
             top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
             clear_z = top + plan.contact.lift_clearance_mm * 1e-3
@@ -159,49 +158,6 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | N
     create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, totals, sessions),
                              description=f"SWEI campaign {plan.name}")
     return {"sessions": sessions, **totals}
-
-
-def release_protective_stop(rig: Rig, endpoints: dict[str, Any] | None) -> None:
-    """If the arm is in a protective stop, have the operator check it, then unlock it (dashboard).
-
-    An interrupted run (a killed process trips the watchdog) leaves the arm stopped where it was: a
-    person checks the probe and the phantom before it moves again. PolyScope refuses the unlock until
-    5 s after the stop, so the unlock is retried for ``UNLOCK_RETRY_S`` (virtual).
-    """
-    import dashboard_client
-
-    host = str(rig.robot.host or (endpoints or {})["ur"]["host"])
-    clock = clock_for(rig, endpoints)
-    dashboard = dashboard_client.DashboardClient(host)
-    try:
-        dashboard.connect()
-    except RuntimeError as exc:
-        raise DeviceConnectionError("robot", f"dashboard at {host} unreachable: {exc}") from exc
-    try:
-        if PROTECTIVE_STOP not in str(dashboard.safetystatus()):
-            return
-        control = TwinControl(**endpoints["control"]) if endpoints and "control" in endpoints else None
-        try:
-            operator_for(control).confirm(
-                f"robot of rig {rig.name} is in a protective stop: check the probe and the phantom, then confirm to unlock")
-        finally:
-            if control is not None:
-                control.close()
-        deadline = clock.deadline(UNLOCK_RETRY_S)
-        while True:
-            try:
-                # ur_rtde 1.6 raises on a refusal ("Cannot unlock protective stop until 5s after occurrence").
-                dashboard.unlockProtectiveStop()
-                answer = ""
-            except RuntimeError as exc:
-                answer = str(exc)
-            if not answer and PROTECTIVE_STOP not in str(dashboard.safetystatus()):
-                return
-            if deadline.expired():
-                raise DeviceFaultError("robot", f"the controller at {host} did not unlock the protective stop {answer}".rstrip())
-            clock.sleep(UNLOCK_POLL_S)
-    finally:
-        dashboard.disconnect()
 
 
 def _summary(plan: CampaignPlan, totals: dict[str, int], sessions: list[str]) -> str:
