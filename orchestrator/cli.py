@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shearlab.datasets.cli import app as dataset_app
 from shearlab.devices.errors import DeviceError
 from shearlab.protocols.config_files import ConfigFileError
+from shearlab.training.cli import app as training_app
 
 app = typer.Typer(help="Robotic ultrasound shear-wave elasticity experiments, end to end.", no_args_is_help=True, pretty_exceptions_enable=False)
 twin_app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True)
@@ -209,26 +211,9 @@ def _read_endpoints(path: Path | None) -> dict | None:
         raise UserError(f"{path}: cannot read twin endpoints ({exc})") from None
 
 
-def _mount_optional(module: str, name: str, help_text: str) -> None:
-    """Mount a sub-application that lives in another package, if that package provides one."""
-    import importlib
-
-    try:
-        sub = importlib.import_module(module).app
-    except (ImportError, AttributeError):
-        return
-    app.add_typer(sub, name=name, help=help_text)
-
-
-_mount_optional("shearlab.datasets.cli", "dataset", "HDF5 session files: info, check, export.")
-def _training_commands() -> None:
-    """``shearlab train``, ``evaluate`` and ``predict`` are the training package's commands."""
-    from shearlab.training.cli import app as training_app
-
-    app.registered_commands.extend(training_app.registered_commands)
-
-
-_training_commands()
+app.add_typer(dataset_app, name="dataset", help="HDF5 session files: info, check, export.")
+# ``shearlab train``, ``evaluate`` and ``predict`` are the training package's commands.
+app.registered_commands.extend(training_app.registered_commands)
 
 
 def main() -> None:

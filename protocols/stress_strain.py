@@ -30,6 +30,15 @@ class CompressionRun:
     radius_mm: float = 10.0
     length_mm: float = 40.0
 
+    @classmethod
+    def from_log(cls, plate_z_mm: np.ndarray, force_n: np.ndarray, *, touch_z_mm: float, radius_mm: float,
+                 length_mm: float) -> CompressionRun:
+        """From a plate-position log: compression past first touch, samples before touch dropped."""
+        compression = touch_z_mm - np.asarray(plate_z_mm, dtype=float)
+        keep = compression >= 0
+        return cls(compression_mm=compression[keep], force_n=np.asarray(force_n, dtype=float)[keep],
+                   radius_mm=radius_mm, length_mm=length_mm)
+
     def strain(self) -> np.ndarray:
         return self.compression_mm / self.length_mm
 

@@ -60,6 +60,14 @@ def _grow(region: slice, margin: int, size: int) -> slice:
     return slice(max(region.start - margin, 0), min(region.stop + margin, size))
 
 
+def _tof_speed(volume: np.ndarray, grid: ImageGrid, rows: slice, cols: slice, push_lateral_mm: float,
+               tof: TofSettings) -> np.ndarray:
+    """ToF speeds over ``rows`` x ``cols``, computed on a crop wide enough for the span and filters."""
+    r, c = _grow(rows, TOF_MARGIN_PX // 4, volume.shape[1]), _grow(cols, TOF_MARGIN_PX, volume.shape[2])
+    speed = tof_speed_map(volume[:, r, c], _crop(grid, r, c), push_lateral_m=push_lateral_mm * 1e-3, settings=tof).speed_m_s
+    return speed[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start]
+
+
 def region_maps(model: DenseNet3d, ref: SequenceRef, grid: ImageGrid, rows: slice, cols: slice, *,
                 tof: TofSettings = TofSettings(), device: str = "cpu") -> RegionMaps:
     """Dense CNN estimates and ToF speeds over ``rows`` x ``cols`` of one sequence."""
@@ -70,10 +78,8 @@ def region_maps(model: DenseNet3d, ref: SequenceRef, grid: ImageGrid, rows: slic
     cnn = predict_dense(model, volume[:, r, c], mean_um=ref.displacement_mean_um, std_um=ref.displacement_std_um, device=device)
     cnn = cnn[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start]
     cnn_seconds = time.perf_counter() - started
-    r, c = _grow(rows, TOF_MARGIN_PX // 4, volume.shape[1]), _grow(cols, TOF_MARGIN_PX, volume.shape[2])
     started = time.perf_counter()
-    speed = tof_speed_map(volume[:, r, c], _crop(grid, r, c), push_lateral_m=ref.push_lateral_mm * 1e-3, settings=tof).speed_m_s
-    speed = speed[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start]
+    speed = _tof_speed(volume, grid, rows, cols, ref.push_lateral_mm, tof)
     return RegionMaps(cnn, speed, cnn_seconds, time.perf_counter() - started)
 
 
@@ -83,10 +89,7 @@ def tof_alpha(refs: Sequence[SequenceRef], e_kpa: float, *, tof: TofSettings = T
     for ref in refs:
         with SessionReader(ref.path) as reader:
             grid, (rows, cols) = reader.grid, reader.grid.roi_slices(reader.info.roi)
-        volume = read_displacement(ref)
-        r, c = _grow(rows, TOF_MARGIN_PX // 4, volume.shape[1]), _grow(cols, TOF_MARGIN_PX, volume.shape[2])
-        speed = tof_speed_map(volume[:, r, c], _crop(grid, r, c), push_lateral_m=ref.push_lateral_mm * 1e-3, settings=tof).speed_m_s
-        speeds.append(speed[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start])
+        speeds.append(_tof_speed(read_displacement(ref), grid, rows, cols, ref.push_lateral_mm, tof))
     return fit_alpha(np.concatenate([s.ravel() for s in speeds]), e_kpa)
 
 

@@ -56,14 +56,9 @@ def compression_runs(path: Path) -> list[CompressionRun]:
     """Every logged run of a calibration session, from first touch on."""
     with SessionReader(path) as reader:
         runs = reader.indentation_runs()
-    out = []
-    for run in runs:
-        touch = float(run.extra["touch_z_mm"])
-        compression = touch - run.plate_z_mm
-        keep = compression >= 0
-        out.append(CompressionRun(compression_mm=compression[keep], force_n=np.asarray(run.force_n[keep], dtype=float),
-                                  radius_mm=float(run.extra["radius_mm"]), length_mm=float(run.extra["length_mm"])))
-    return out
+    return [CompressionRun.from_log(run.plate_z_mm, run.force_n, touch_z_mm=float(run.extra["touch_z_mm"]),
+                                    radius_mm=float(run.extra["radius_mm"]), length_mm=float(run.extra["length_mm"]))
+            for run in runs]
 
 
 @task(name="fit-batch", cache_policy=NO_CACHE)

@@ -16,7 +16,6 @@ from shearlab.devices.errors import DeviceTimeoutError, SafetyLimitError
 from shearlab.devices.interfaces import ForceSensor, Hexapod
 from shearlab.protocols.plans import IndentationSettings
 from shearlab.protocols.rig import HexapodLimits
-from shearlab.protocols.stress_strain import CompressionRun
 
 # Back-off after first touch before zeroing the sensor in air, mm.
 BACKOFF_MM = 0.1
@@ -31,12 +30,6 @@ class IndentationLog:
     force_n: np.ndarray
     touch_z_mm: float
     stop_reason: str
-
-    def compression(self, *, radius_mm: float, length_mm: float) -> CompressionRun:
-        """Compression from first touch on (samples before touch dropped)."""
-        compression = self.touch_z_mm - self.plate_z_mm
-        keep = compression >= 0
-        return CompressionRun(compression_mm=compression[keep], force_n=self.force_n[keep], radius_mm=radius_mm, length_mm=length_mm)
 
 
 def _fz(sensor: ForceSensor) -> float:
