@@ -30,7 +30,7 @@ from shearlab.training.inference import predict_dense, predict_windows
 from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.normalisation import normalise_volume
 from shearlab.training.synthetic import VolumeWindowDataset, shear_wave_volume, small_grid, speed_to_modulus_kpa
-from shearlab.training.tof import tof_speed_map
+from shearlab.protocols.signal.tof import tof_speed_map
 from shearlab.training.trainer import predict_dataset, train
 
 FIELD = (35, 250, 600)

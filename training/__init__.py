@@ -1,4 +1,6 @@
-"""Spatio-temporal DenseNet, training, dense full-field inference, ToF baseline, metrics, figures, report."""
+"""Spatio-temporal DenseNet, training, dense full-field inference, metrics, figures, report.
+
+The classical estimators the CNN is compared with live in ``shearlab.protocols.signal``."""
 
 from shearlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shearlab.training.config import TrainConfig
@@ -33,16 +35,6 @@ from shearlab.training.model import (
 )
 from shearlab.training.normalisation import Normalisation, normalise_volume, zscore_windows
 from shearlab.training.report import write_report
-from shearlab.training.tof import (
-    TofResult,
-    TofSettings,
-    compound_maps,
-    fit_alpha,
-    smooth_map,
-    tof_elasticity_map,
-    tof_modulus_kpa,
-    tof_speed_map,
-)
 from shearlab.training.trainer import TrainResult, predict_dataset, train
 
 __all__ = [
@@ -52,11 +44,8 @@ __all__ = [
     "FoldResult",
     "ModelConfig",
     "Normalisation",
-    "TofResult",
-    "TofSettings",
     "TrainConfig",
     "TrainResult",
-    "compound_maps",
     "cross_validation_fold",
     "densenet3d_w5",
     "densenet3d_w9",
@@ -68,7 +57,6 @@ __all__ = [
     "error_summary",
     "failure_fraction",
     "fine_tune",
-    "fit_alpha",
     "leave_one_concentration_out_fold",
     "load_checkpoint",
     "mae_by_group",
@@ -82,10 +70,6 @@ __all__ = [
     "predict_sparse",
     "predict_windows",
     "save_checkpoint",
-    "smooth_map",
-    "tof_elasticity_map",
-    "tof_modulus_kpa",
-    "tof_speed_map",
     "train",
     "train_fold",
     "write_report",

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shearlab.protocols.loupas import frame_correlation
 from shearlab.protocols.plans import QcSettings
+from shearlab.protocols.signal.quality import displacement_snr_db, frame_correlation
 
 
 @dataclass(frozen=True)
@@ -15,20 +15,6 @@ class QcVerdict:
     passed: bool
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
-
-
-def displacement_snr_db(displacement_um: np.ndarray) -> float:
-    """Peak displacement over the frame-to-frame jitter floor, dB.
-
-    The jitter is the robust spread of the second temporal difference (it removes the smooth
-    shear-wave motion, leaving estimator noise); the peak is the 99.9th percentile of |d|.
-    """
-    d = np.asarray(displacement_um, dtype=np.float64)
-    second = d[2:] - 2 * d[1:-1] + d[:-2]
-    # Var of a second difference of white noise is 6 sigma^2.
-    noise = 1.4826 * np.median(np.abs(second - np.median(second))) / np.sqrt(6)
-    peak = np.percentile(np.abs(d), 99.9)
-    return float(20 * np.log10(peak / max(noise, 1e-9)))
 
 
 def check_sequence(

@@ -19,7 +19,7 @@ from shearlab.devices.interfaces import ForceSensor, Robot, ScanResult, Scanner
 from shearlab.devices.scanner.bridge_client import ScannerRefusedError
 from shearlab.orchestrator.procedures.contact import contact_force_n
 from shearlab.orchestrator.procedures.qc import QcVerdict, check_sequence
-from shearlab.protocols.loupas import loupas_displacement
+from shearlab.protocols.signal.loupas import loupas_displacement
 from shearlab.protocols.plans import QcSettings
 from shearlab.protocols.sequences import SOUND_SPEED_M_S, SequenceSpec
 

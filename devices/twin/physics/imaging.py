@@ -22,7 +22,7 @@ with ``env(u) = exp(-u^2 / (2 sigma_z^2))``, ``sigma_z = c / (4 pi sigma_f)`` (5
 0.5 dB/cm/MHz and is dropped. The signal is formed at baseband directly because the 80 um depth pixel is coarser than
 lambda / 4: sampling RF there would alias.
 
-Sign convention (shared with ``shearlab.protocols.loupas``): a scatterer that moves *away from the
+Sign convention (shared with ``shearlab.protocols.signal.loupas``): a scatterer that moves *away from the
 probe* by ``d`` rotates its echo by ``-2 k_c d``. Displacements are positive away from the probe.
 
 Computation

@@ -14,7 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from shearlab.protocols.loupas import default_axial_kernel, frame_correlation, loupas_displacement
+from shearlab.protocols.signal.loupas import default_axial_kernel, loupas_displacement
+from shearlab.protocols.signal.quality import frame_correlation
 
 F0_HZ = 7.5e6
 C_M_S = 1540.0

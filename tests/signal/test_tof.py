@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from shearlab.training.synthetic import shear_wave_volume, small_grid
-from shearlab.training.tof import (
+from shearlab.protocols.signal.tof import (
     TofSettings,
     compound_maps,
     fit_alpha,

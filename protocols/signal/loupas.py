@@ -1,4 +1,4 @@
-"""Axial displacement from beamformed IQ by Loupas' 2-D autocorrelator, and an IQ frame-correlation check.
+"""Axial displacement from beamformed IQ by Loupas' 2-D autocorrelator.
 
 Convention (pinned; the twin's image formation uses the same one): IQ is the RF demodulated with
 ``exp(-j 2 pi f_d t)`` and low-passed, ``IQ = lowpass(RF exp(-j 2 pi f_d t))``. A scatterer at depth
@@ -48,7 +48,7 @@ def default_axial_kernel(
     return n if n % 2 else n + 1
 
 
-def _validate_iq(iq: np.ndarray, *, min_frames: int) -> None:
+def validate_iq(iq: np.ndarray, *, min_frames: int) -> None:
     if not isinstance(iq, np.ndarray) or not np.iscomplexobj(iq):
         raise ValueError("iq must be a complex numpy array (I + jQ); convert real I/Q pairs with I + 1j * Q")
     if iq.ndim != 3:
@@ -136,7 +136,7 @@ def loupas_displacement(
         micrometres, positive away from the probe. Kernels are centred (odd sizes) and clipped at the
         image edges by repeating the edge pixels.
     """
-    _validate_iq(iq, min_frames=2)
+    validate_iq(iq, min_frames=2)
     if centre_frequency_hz <= 0 or depth_pixel_m <= 0 or sound_speed_m_s <= 0:
         raise ValueError("centre_frequency_hz, depth_pixel_m and sound_speed_m_s must be positive")
     if axial_kernel is None:
@@ -174,32 +174,4 @@ def loupas_displacement(
     return displacement_um
 
 
-def frame_correlation(iq: np.ndarray) -> np.ndarray:
-    """Zero-lag normalised correlation of every frame with the reference frame 0.
-
-    ``|sum conj(IQ_0) IQ_n| / sqrt(sum |IQ_0|^2 sum |IQ_n|^2)`` over the whole image. Tissue imaged through
-    a coupled probe gives values near 1 (shear-wave motion of a few um turns the phase by well under a
-    radian); frames without acoustic contact are electronic noise, independent from frame to frame,
-    giving ~1 / sqrt(pixels) (about 0.002 on a 250 x 600 image). A QC can therefore threshold it, e.g. at
-    0.5.
-
-    Parameters
-    ----------
-    iq : np.ndarray
-        Complex IQ, shape ``(1 + frames, depth, lateral)``.
-
-    Returns
-    -------
-    np.ndarray
-        float64, shape ``(frames,)``: correlation of frames 1.. with frame 0, in [0, 1].
-    """
-    _validate_iq(iq, min_frames=2)
-    reference = iq[0].ravel()
-    tracking = iq[1:].reshape(iq.shape[0] - 1, -1)
-    cross = np.abs(tracking @ np.conj(reference)).astype(np.float64)
-    power = np.einsum("ij,ij->i", np.conj(tracking), tracking).real.astype(np.float64)
-    denominator = np.sqrt(float(np.vdot(reference, reference).real) * power)
-    return np.divide(cross, denominator, out=np.zeros_like(cross), where=denominator > 0)
-
-
-__all__ = ["KERNEL_WAVELENGTHS", "default_axial_kernel", "frame_correlation", "loupas_displacement"]
+__all__ = ["KERNEL_WAVELENGTHS", "default_axial_kernel", "loupas_displacement", "validate_iq"]

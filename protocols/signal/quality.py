@@ -1,0 +1,55 @@
+"""Quality figures of one push/image sequence: how coherent its echoes are and how far its motion
+stands above the estimator's noise. The pass/fail decision that uses them lives with the acquisition
+procedure (``orchestrator/procedures/qc.py``); these are the measurements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shearlab.protocols.signal.loupas import validate_iq
+
+
+def displacement_snr_db(displacement_um: np.ndarray) -> float:
+    """Peak displacement over the frame-to-frame jitter floor, dB.
+
+    The jitter is the robust spread of the second temporal difference (it removes the smooth
+    shear-wave motion, leaving estimator noise); the peak is the 99.9th percentile of |d|.
+    """
+    d = np.asarray(displacement_um, dtype=np.float64)
+    second = d[2:] - 2 * d[1:-1] + d[:-2]
+    # Var of a second difference of white noise is 6 sigma^2.
+    noise = 1.4826 * np.median(np.abs(second - np.median(second))) / np.sqrt(6)
+    peak = np.percentile(np.abs(d), 99.9)
+    return float(20 * np.log10(peak / max(noise, 1e-9)))
+
+
+def frame_correlation(iq: np.ndarray) -> np.ndarray:
+    """Zero-lag normalised correlation of every frame with the reference frame 0.
+
+    ``|sum conj(IQ_0) IQ_n| / sqrt(sum |IQ_0|^2 sum |IQ_n|^2)`` over the whole image. Tissue imaged through
+    a coupled probe gives values near 1 (shear-wave motion of a few um turns the phase by well under a
+    radian); frames without acoustic contact are electronic noise, independent from frame to frame,
+    giving ~1 / sqrt(pixels) (about 0.002 on a 250 x 600 image). A QC can therefore threshold it, e.g. at
+    0.5.
+
+    Parameters
+    ----------
+    iq : np.ndarray
+        Complex IQ, shape ``(1 + frames, depth, lateral)``.
+
+    Returns
+    -------
+    np.ndarray
+        float64, shape ``(frames,)``: correlation of frames 1.. with frame 0, in [0, 1].
+    """
+    validate_iq(iq, min_frames=2)
+    reference = iq[0].ravel()
+    tracking = iq[1:].reshape(iq.shape[0] - 1, -1)
+    cross = np.abs(tracking @ np.conj(reference)).astype(np.float64)
+    power = np.einsum("ij,ij->i", np.conj(tracking), tracking).real.astype(np.float64)
+    denominator = np.sqrt(float(np.vdot(reference, reference).real) * power)
+    return np.divide(cross, denominator, out=np.zeros_like(cross), where=denominator > 0)
+
+
+__all__ = ["displacement_snr_db", "frame_correlation"]
