@@ -16,9 +16,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from shearlab.datasets import Catalogue, SessionInfo, SessionWriter, WindowDataset
+from shearlab.datasets import Catalogue, SessionInfo, SessionWriter
 from shearlab.datasets.layout import volume_chunks
-from shearlab.datasets.synthetic import synthetic_record
+from shearlab.training.synthetic import synthetic_record
+from shearlab.training.windows import WindowDataset
 
 # Training consumption on this kind of machine (SPEC §2, paper-sized net, 2 CPU cores), windows/s.
 CPU_TRAINING_WINDOWS_PER_S = {65: 3.0, 17: 43.0}

@@ -29,7 +29,9 @@ from shearlab.training.config import TrainConfig
 from shearlab.training.inference import predict_dense, predict_windows
 from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.normalisation import normalise_volume
-from shearlab.training.synthetic import VolumeWindowDataset, shear_wave_volume, small_grid, speed_to_modulus_kpa
+from shearlab.protocols.signal.tof import tof_modulus_kpa
+from shearlab.training.synthetic import shear_wave_volume, small_grid
+from shearlab.training.windows import VolumeWindowDataset
 from shearlab.protocols.signal.tof import tof_speed_map
 from shearlab.training.trainer import predict_dataset, train
 
@@ -124,7 +126,7 @@ def _normalisation_data(seed: int, n: int) -> tuple[list[np.ndarray], list[float
         volumes.append(shear_wave_volume(grid, speed_m_s=speed, push_lateral_m=grid.lateral_m[0] - rng.uniform(1e-3, 4e-3),
                                          rng=rng, noise_um=0.3, amplitude_um=float(rng.uniform(3, 15)),
                                          onset_s=float(rng.uniform(-0.2e-3, 0.2e-3))))
-        labels.append(float(speed_to_modulus_kpa(speed)))
+        labels.append(float(tof_modulus_kpa(np.array(speed))))
     return volumes, labels
 
 
@@ -135,11 +137,12 @@ def bench_normalisation(device: torch.device, epochs: int, window_px: int, n_tra
     config = model_config_for_window(window_px, init_channels=8, growth_rate=8)
     for normalisation in ("window", "sequence"):
         per_sequence = normalisation == "sequence"
-        train_data = VolumeWindowDataset(train_v, train_l, window_px, normalise_per_sequence=per_sequence, seed=0)
+        train_data = VolumeWindowDataset(train_v, train_l, window_px, normalise_per_sequence=per_sequence, seed=0,
+                                         augment=True)
         torch.manual_seed(0)
         settings = TrainConfig(epochs=epochs, batch_size=16, lr=2e-3, lr_decay_start_epoch=int(epochs * 0.6),
                                lr_decay_every_epochs=max(1, epochs // 5), normalisation=normalisation,
-                               augment=True, device=device.type)
+                               device=device.type)
         t0 = time.perf_counter()
         result = train(DenseNet3d.from_config(config), train_data, None, settings)
         errors = []

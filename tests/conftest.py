@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,21 @@ ROOT = Path(__file__).resolve().parents[1]
 # The ephemeral API's usage telemetry has no route out here and logs errors when it tries; set before
 # any test module imports prefect.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def make_session(tmp_path: Path) -> Callable[..., Path]:
+    """``make_session(session_id, concentration_pct=10.0, positions=range(2), **kw) -> path``: a small
+    synthetic session (35 x 64 x 96 grid, the paper's pixel pitch)."""
+    from shearlab.training.synthetic import synthetic_session_info, write_synthetic_session
+
+    def _make(session_id: str, concentration_pct: float = 10.0, positions: range | list[int] = range(2),
+              folder: Path | None = None, **kwargs: object) -> Path:
+        info = synthetic_session_info(session_id, concentration_pct=concentration_pct)
+        path = (folder or tmp_path) / f"{session_id}.h5"
+        return write_synthetic_session(path, info, positions=positions, **kwargs)  # type: ignore[arg-type]
+
+    return _make
 
 
 @pytest.fixture(scope="session")

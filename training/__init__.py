@@ -2,6 +2,7 @@
 
 The classical estimators the CNN is compared with live in ``shearlab.protocols.signal``."""
 
+from shearlab.training.augment import AugmentConfig
 from shearlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.experiments import (
@@ -36,9 +37,12 @@ from shearlab.training.model import (
 from shearlab.training.normalisation import Normalisation, normalise_volume, zscore_windows
 from shearlab.training.report import write_report
 from shearlab.training.trainer import TrainResult, predict_dataset, train
+from shearlab.training.truth_windows import TruthMapWindowDataset
+from shearlab.training.windows import VolumeWindowDataset, WindowDataset, WindowPlacement
 
 __all__ = [
     "WINDOW_SIZES_PX",
+    "AugmentConfig",
     "Checkpoint",
     "DenseNet3d",
     "FoldResult",
@@ -46,6 +50,10 @@ __all__ = [
     "Normalisation",
     "TrainConfig",
     "TrainResult",
+    "TruthMapWindowDataset",
+    "VolumeWindowDataset",
+    "WindowDataset",
+    "WindowPlacement",
     "cross_validation_fold",
     "densenet3d_w5",
     "densenet3d_w9",

@@ -1,62 +1,79 @@
-"""Training augmentation (paper): flips, rotations, Gaussian blur, random erasing.
+"""Window augmentation (SPEC §2): flips, rotations, Gaussian blur, random erasing; all seeded.
 
-For datasets that do not augment themselves (``datasets.WindowDataset(augment=...)`` does). Pixels are
-anisotropic (0.08 mm deep x 0.055 mm wide): a 90 degree rotation changes a wave's apparent speed in pixels
-per frame by 1.45 while the label stays, so 90 degree rotations are opt-in; flips and 180 degrees are exact.
+The window datasets (``WindowDataset``, ``VolumeWindowDataset``) apply these to each item, drawing from
+the item's own generator, so an epoch's augmentation is the same for any number of loader workers.
+Windows are ``(frames, depth, lateral)`` float32. Pixels are anisotropic (0.08 mm deep x 0.055 mm
+wide), which decides what a rotation means:
+
+- flips and the 180-degree rotation map the grid onto itself: a wave keeps its speed in pixels per
+  frame and the label stays true;
+- a 90-degree rotation swaps depth and lateral *pixels*: a wave travelling laterally now crosses
+  depth pixels that are 0.08 / 0.055 = 1.45 times wider, so its apparent speed in pixels per frame
+  changes while the label does not. The paper rotates pixel windows anyway (as an invariance
+  prior); here it is opt-in (``rotate90``) and off by default, because it teaches the network a
+  speed-to-modulus relation that is off by that factor for a quarter of the windows.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from dataclasses import dataclass
 
-# Blur sigma range in pixels and the chance of each augmentation (ours; the paper gives none).
-_BLUR_SIGMA_PX = (0.3, 1.0)
-_P_BLUR = 0.3
-_P_ERASE = 0.3
-_ERASE_FRACTION = (0.05, 0.25)
+import numpy as np
+from scipy.ndimage import gaussian_filter
 
 
-def _blur(window: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    radius = 2
-    taps = torch.arange(-radius, radius + 1, dtype=window.dtype, device=window.device)
-    kernel = torch.exp(-0.5 * (taps / sigma_px) ** 2)
-    kernel = kernel / kernel.sum()
-    # Spatial blur only, replicate padding keeps the window size.
-    x = window.reshape(-1, 1, *window.shape[-2:])
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
-    x = F.conv2d(x, kernel.view(1, 1, -1, 1))
-    return x.reshape(window.shape)
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of each augmentation; ``AugmentConfig.none()`` disables all."""
+
+    flip_depth_p: float = 0.5
+    flip_lateral_p: float = 0.5
+    rotate180_p: float = 0.5
+    rotate90: bool = False
+    blur_p: float = 0.3
+    blur_sigma_px: tuple[float, float] = (0.3, 1.0)
+    erase_p: float = 0.3
+    erase_area: tuple[float, float] = (0.02, 0.15)
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        return cls(flip_depth_p=0.0, flip_lateral_p=0.0, rotate180_p=0.0, blur_p=0.0, erase_p=0.0)
 
 
-def augment_batch(windows: torch.Tensor, generator: torch.Generator, *, rotate90: bool = False) -> torch.Tensor:
-    """Randomly flip, rotate (180 deg, or k x 90 deg with ``rotate90``), blur and erase each window.
+def augment_geometry(window: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Flips and rotations of the spatial axes of ``window`` ``(frames, w, w)``."""
+    out = window
+    if rng.random() < cfg.flip_depth_p:
+        out = out[:, ::-1, :]
+    if rng.random() < cfg.flip_lateral_p:
+        out = out[:, :, ::-1]
+    if rng.random() < cfg.rotate180_p:
+        out = np.rot90(out, 2, axes=(1, 2))
+    if cfg.rotate90 and rng.random() < 0.5:
+        out = np.rot90(out, 1, axes=(1, 2))
+    return np.ascontiguousarray(out)
 
-    Parameters
-    ----------
-    windows
-        ``(batch, 1, frames, w, w)`` on CPU or GPU; square in space so rotations keep the shape.
-    generator
-        CPU generator: the draws, and so a resumed run, are reproducible.
-    """
-    out = []
-    for window in windows:
-        draws = torch.rand(6, generator=generator).tolist()
-        if draws[0] < 0.5:
-            window = window.flip(-1)
-        if draws[1] < 0.5:
-            window = window.flip(-2)
-        quarter_turns = int(draws[2] * 4) if rotate90 else 2 * int(draws[2] * 2)
-        window = torch.rot90(window, quarter_turns, dims=(-2, -1))
-        if draws[3] < _P_BLUR:
-            window = _blur(window, _BLUR_SIGMA_PX[0] + draws[4] * (_BLUR_SIGMA_PX[1] - _BLUR_SIGMA_PX[0]))
-        if draws[5] < _P_ERASE:
-            w = window.shape[-1]
-            fraction = torch.empty(1).uniform_(*_ERASE_FRACTION, generator=generator).item()
-            side = max(1, int(round(w * fraction**0.5)))
-            top, left = torch.randint(0, w - side + 1, (2,), generator=generator).tolist()
-            window = window.clone()
-            window[..., top:top + side, left:left + side] = 0.0
-        out.append(window)
-    return torch.stack(out)
+
+def augment_blur(window: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Spatial Gaussian blur (not along time) with a random sigma in pixels."""
+    if rng.random() >= cfg.blur_p:
+        return window
+    sigma = float(rng.uniform(*cfg.blur_sigma_px))
+    return gaussian_filter(window, sigma=(0.0, sigma, sigma), mode="reflect").astype(np.float32)
+
+
+def augment_erase(window: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, *,
+                  value: float = 0.0) -> np.ndarray:
+    """Random erasing: a spatial rectangle, all frames, set to ``value`` (the normalised mean)."""
+    if rng.random() >= cfg.erase_p:
+        return window
+    _, h, w = window.shape
+    area = rng.uniform(*cfg.erase_area) * h * w
+    aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
+    eh = int(np.clip(round(np.sqrt(area * aspect)), 1, h))
+    ew = int(np.clip(round(np.sqrt(area / aspect)), 1, w))
+    top = int(rng.integers(0, h - eh + 1))
+    left = int(rng.integers(0, w - ew + 1))
+    out = window.copy()
+    out[:, top:top + eh, left:left + ew] = value
+    return out

@@ -18,7 +18,8 @@ import torch
 from shearlab.training.config import TrainConfig
 from shearlab.training.model import DenseNet3d, ModelConfig
 
-CHECKPOINT_FORMAT = "shearlab.training.checkpoint/1"
+# 2: the training config no longer carries in-loop augmentation (datasets augment their windows).
+CHECKPOINT_FORMAT = "shearlab.training.checkpoint/2"
 
 
 @dataclass

@@ -6,16 +6,15 @@ is done by this package's functions.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import typer
 
 from shearlab.datasets.catalogue import Catalogue
+from shearlab.datasets.fingerprint import dataset_fingerprint
 from shearlab.datasets.reader import SequenceRef, SessionReader, read_displacement
 from shearlab.datasets.splits import Split
-from shearlab.datasets.windows import WindowDataset
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.experiments import train_fold
@@ -24,16 +23,9 @@ from shearlab.training.figures import plot_inclusion_maps
 from shearlab.training.inference import predict_dense
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
+from shearlab.training.windows import WindowDataset
 
 app = typer.Typer(help="Train the spatio-temporal CNN, evaluate it, and draw elasticity maps.", no_args_is_help=True)
-
-
-def dataset_fingerprint(refs: list[SequenceRef]) -> str:
-    """Hash of the sequence ids, their labels and normalisation statistics: what a model was trained on."""
-    digest = hashlib.blake2b(digest_size=16)
-    for ref in sorted(refs, key=lambda r: r.id):
-        digest.update(f"{ref.id}|{ref.label_e_kpa}|{ref.displacement_mean_um}|{ref.displacement_std_um}\n".encode())
-    return digest.hexdigest()
 
 
 def _split_refs(data_dir: Path, split_path: Path) -> tuple[Split, list[SequenceRef], list[SequenceRef], list[SequenceRef]]:
@@ -63,7 +55,7 @@ def train(
     train_data = WindowDataset(train_refs, window, epoch_seed=seed, normalisation="sequence", augment=True)
     val_data = WindowDataset(val_refs, window, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,  # type: ignore[arg-type]
-                         normalisation="sequence", augment=False, num_workers=num_workers)
+                         normalisation="sequence", num_workers=num_workers)
     model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate)
     result = train_fold(train_data, val_data, model_config=model_config, train_config=config, checkpoint_path=out,
                         protocol=split.protocol, fold=split.name, split=split.model_dump(mode="json"),

@@ -14,8 +14,7 @@ class TrainConfig(BaseModel):
 
     ``normalisation='window'`` z-scores each window in the loop (paper); ``'sequence'`` expects
     the dataset to yield windows already normalised by their sequence's mean and std (dense-compatible).
-    ``augment`` augments in the loop, for datasets that do not augment themselves
-    (``datasets.WindowDataset(augment=True)`` does: leave this off then).
+    Augmentation is the dataset's job (``WindowDataset(augment=...)``, ``VolumeWindowDataset(augment=...)``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,8 +27,6 @@ class TrainConfig(BaseModel):
     lr_decay_factor: float = Field(default=0.5, gt=0, le=1)
     seed: int = 0
     normalisation: Normalisation = "sequence"
-    augment: bool = False
-    augment_rotate90: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: bool = True
     channels_last: bool = True

@@ -1,4 +1,4 @@
-"""Analytic shear-wave displacement volumes and a window dataset over them, for tests and benchmarks.
+"""Synthetic shear-wave data for tests, benchmarks and demos: a pulse whose speed is known exactly.
 
 A line source at lateral position ``x0`` (spanning depth around ``z0``) launches a Gaussian-in-time pulse
 travelling at speed ``c`` in both lateral directions, with cylindrical spreading ``1 / sqrt(r)``:
@@ -6,32 +6,46 @@ travelling at speed ``c`` in both lateral directions, with cylindrical spreading
     u(t, z, x) = A exp(-(z - z0)^2 / (2 s_z^2)) exp(-(t - t0 - |x - x0| / c)^2 / (2 s_t^2)) / sqrt(max(|x - x0|, r0) / r0)
 
 This is not the twin's physics (no viscosity, no near field); it is a signal whose speed is known exactly.
+``synthetic_record`` and ``write_synthetic_session`` wrap it in session files with plausible metadata, so
+the file layer and the window pipeline can be tested without the twin.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from shearlab.protocols.sequences import ImageGrid, ImagingSpec
-from shearlab.training.normalisation import normalise_volume
+from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
+from shearlab.datasets.writer import SessionWriter
+from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImageGrid, ImagingSpec, RoiSpec, SequenceSpec
+from shearlab.protocols.signal.tof import tof_modulus_kpa
 
-# Density of gelatin (SPEC §2), kg/m^3, and the incompressible E = 3 rho c^2.
-RHO_KG_M3 = 1000.0
+# The paper's pixel pitch: 20 mm / 250 px deep, 33 mm / 600 px wide.
+_PAPER = ImagingSpec()
+DEPTH_PITCH_MM = _PAPER.depth_mm / _PAPER.n_depth
+LATERAL_PITCH_MM = _PAPER.width_mm / _PAPER.n_lateral
+# The paper's probe aperture across which the push positions are spread, m.
+_PAPER_WIDTH_M = _PAPER.width_mm * 1e-3
 
 
-def speed_to_modulus_kpa(speed_m_s: np.ndarray | float) -> np.ndarray | float:
-    """Young's modulus of an incompressible solid with shear speed ``speed_m_s``: 3 rho c^2, in kPa."""
-    return 3.0 * RHO_KG_M3 * np.square(speed_m_s) / 1e3
+def small_sequence_spec(n_frames: int = 35, n_depth: int = 64, n_lateral: int = 96) -> SequenceSpec:
+    """A sequence spec with the paper's pixel pitch and frame rate on a smaller grid."""
+    return SequenceSpec(imaging=ImagingSpec(
+        n_frames=n_frames, n_depth=n_depth, n_lateral=n_lateral,
+        depth_mm=n_depth * DEPTH_PITCH_MM, width_mm=n_lateral * LATERAL_PITCH_MM,
+    ))
 
 
 def small_grid(n_depth: int, n_lateral: int, n_frames: int = 35) -> ImageGrid:
-    """The paper's pixel pitch (0.08 mm x 0.055 mm) and frame rate on a smaller field."""
-    spec = ImagingSpec()
-    return ImageGrid.from_spec(ImagingSpec(
-        n_depth=n_depth, n_lateral=n_lateral, n_frames=n_frames,
-        depth_mm=spec.depth_mm / spec.n_depth * n_depth, width_mm=spec.width_mm / spec.n_lateral * n_lateral))
+    """The pixel grid of ``small_sequence_spec``."""
+    return small_sequence_spec(n_frames, n_depth, n_lateral).grid
+
+
+def speed_for_modulus_m_s(e_kpa: float) -> float:
+    """Shear speed of an incompressible solid of Young's modulus ``e_kpa``: the inverse of E = 3 rho c^2."""
+    return float(np.sqrt(e_kpa / float(tof_modulus_kpa(np.array(1.0)))))
 
 
 def shear_wave_volume(grid: ImageGrid, *, speed_m_s: float, push_lateral_m: float, rng: np.random.Generator,
@@ -50,43 +64,59 @@ def shear_wave_volume(grid: ImageGrid, *, speed_m_s: float, push_lateral_m: floa
     return (u + noise_um * rng.standard_normal(u.shape)).astype(np.float32)
 
 
-class VolumeWindowDataset(Dataset):
-    """One random ``w x w`` window per volume per epoch, labelled with the volume's modulus.
+def synthetic_session_info(session_id: str, *, concentration_pct: float = 10.0, kind: str = "block",
+                           spec: SequenceSpec | None = None, store_iq: bool = False) -> SessionInfo:
+    """A session description on ``spec`` (default ``small_sequence_spec()``) whose ROI is the middle
+    half of the image in each direction, so that it fits small test grids."""
+    spec = spec or small_sequence_spec()
+    imaging = spec.imaging
+    roi = RoiSpec(n_depth=max(imaging.n_depth // 2, 1), n_lateral=max(imaging.n_lateral // 2, 1),
+                  depth_start_mm=imaging.depth_mm / 4)
+    return SessionInfo(
+        kind=kind, session_id=session_id, phantom=f"block-{concentration_pct:g}",  # type: ignore[arg-type]
+        batch_id=f"batch-{concentration_pct:g}", concentration_pct=concentration_pct, rig_name="twin",
+        sequence=spec, roi=roi, store_iq=store_iq, plan={"generator": "synthetic"},
+    )
 
-    Parameters
-    ----------
-    volumes
-        ``(frames, depth, lateral)`` arrays in um.
-    labels_kpa
-        One label per volume.
-    window_px
-        Window side.
-    normalise_per_sequence
-        If True, each volume is z-scored as a whole first (the dense-compatible normalisation).
-    seed
-        Window positions come from ``(seed, epoch)``: see ``set_epoch``.
-    """
 
-    def __init__(self, volumes: list[np.ndarray], labels_kpa: list[float], window_px: int, *,
-                 normalise_per_sequence: bool = True, seed: int = 0) -> None:
-        if len(volumes) != len(labels_kpa):
-            raise ValueError("one label per volume")
-        self.volumes = [normalise_volume(v) if normalise_per_sequence else np.asarray(v, np.float32) for v in volumes]
-        self.labels_kpa = [float(label) for label in labels_kpa]
-        self.window_px = window_px
-        self.seed = seed
-        self.set_epoch(0)
+def synthetic_record(info: SessionInfo, position_index: int, push_index: int, *, seed: int = 0,
+                     e_kpa: float | None = 54.0, failed: bool = False) -> SequenceRecord:
+    """A reproducible sequence record for ``info``'s grid: a ``shear_wave_volume`` at the speed of
+    ``e_kpa`` from the push's position (scaled to the grid's width); ``e_kpa=None`` leaves it unlabelled."""
+    rng = np.random.default_rng([seed, position_index, push_index])
+    grid = info.sequence.grid
+    push_mm = PAPER_PUSH_LATERAL_MM[(push_index - 1) % len(PAPER_PUSH_LATERAL_MM)]
+    push_m = push_mm * 1e-3 * np.ptp(grid.lateral_m) / _PAPER_WIDTH_M if grid.lateral_m.size > 1 else 0.0
+    displacement = shear_wave_volume(grid, speed_m_s=speed_for_modulus_m_s(e_kpa or 54.0), push_lateral_m=push_m,
+                                     rng=rng, noise_um=0.3, amplitude_um=5.0)
+    n_force = 20
+    iq = None
+    if info.store_iq:
+        iq = (rng.standard_normal(displacement.shape) + 1j * rng.standard_normal(displacement.shape)).astype(np.complex64)
+    return SequenceRecord(
+        key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
+        push_lateral_mm=push_mm, probe_pose=np.array([0.1 + 0.001 * position_index, 0.2, 0.15, 0.0, 3.14159, 0.0]),
+        displacement_um=None if failed else displacement,
+        contact_force_n=(0.2 + 0.005 * rng.standard_normal(n_force)).astype(np.float32),
+        contact_force_time_s=np.linspace(-0.01, 0.01, n_force),
+        acquired_at=f"2026-11-25T10:{position_index % 60:02d}:{push_index:02d}.000+00:00",
+        qc=QcResult(passed=not failed, reason="low SNR" if failed else "",
+                    figures={"snr_db": float(25 + rng.standard_normal()), "peak_um": float(displacement.max())}),
+        label=None if e_kpa is None or failed else Label(e_kpa=e_kpa, e_kpa_std=1.5, calibration_id=f"cal-{info.batch_id}"),
+        iq=iq, attempt=3 if failed else 1, failed=failed, failure_reason="QC failed 3 times" if failed else "",
+    )
 
-    def set_epoch(self, epoch: int) -> None:
-        rng = np.random.default_rng([self.seed, epoch])
-        self._corners = [(int(rng.integers(0, v.shape[1] - self.window_px + 1)),
-                          int(rng.integers(0, v.shape[2] - self.window_px + 1))) for v in self.volumes]
 
-    def __len__(self) -> int:
-        return len(self.volumes)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, float]:
-        row, col = self._corners[index]
-        w = self.window_px
-        window = self.volumes[index][:, row:row + w, col:col + w]
-        return torch.from_numpy(np.ascontiguousarray(window))[None], self.labels_kpa[index]
+def write_synthetic_session(path: Path | str, info: SessionInfo, *, positions: Iterable[int],
+                            pushes: Iterable[int] = range(1, 8), seed: int = 0, e_kpa: float | None = 54.0,
+                            failed_keys: Iterable[str] = ()) -> Path:
+    """Write a complete synthetic session (every position x push) to ``path``; returns the path."""
+    failed = set(failed_keys)
+    pushes = list(pushes)
+    with SessionWriter.open(path, session=info, resume=False, fsync=False) as writer:
+        for position in positions:
+            for push in pushes:
+                key = sequence_key(position, push)
+                writer.append_sequence(synthetic_record(info, position, push, seed=seed, e_kpa=e_kpa,
+                                                        failed=key in failed))
+    return Path(path)

@@ -1,8 +1,8 @@
 """The training loop: MSE on kPa labels, Adam, step learning-rate schedule, checkpoint and resume.
 
 Works with any ``torch.utils.data.Dataset`` yielding ``(window, label_kpa)``: window ``(1, frames, w, w)``
-float32, label a float in kPa. Each epoch draws its order and augmentation from a generator seeded by
-``(seed, epoch)``; a dataset with a ``set_epoch(epoch)`` method (e.g. one random window per sequence per
+float32, label a float in kPa. Each epoch draws its order from a generator seeded by ``(seed, epoch)``
+(augmentation is the dataset's, drawn from its own seeds); a dataset with a ``set_epoch(epoch)`` method (e.g. one random window per sequence per
 epoch) is told the epoch first. A run resumed from a checkpoint therefore continues exactly as the
 uninterrupted run would.
 """
@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from shearlab.training.augment import augment_batch
 from shearlab.training.checkpoint import load_checkpoint, save_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.model import DenseNet3d
@@ -137,8 +136,6 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
         t0 = time.perf_counter()
         loss_sum, count = 0.0, 0
         for windows, labels in loader:
-            if config.augment:
-                windows = augment_batch(windows, generator, rotate90=config.augment_rotate90)
             x = _prepare(windows, device, config.normalisation, config.channels_last)
             y = labels.to(device, dtype=torch.float32)
             with _autocast(device, config.mixed_precision):

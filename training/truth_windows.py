@@ -1,6 +1,6 @@
 """Training windows labelled pixelwise from a known modulus map: fine-tuning on inclusion phantoms.
 
-Block sessions carry one modulus per sequence (``datasets.WindowDataset``); an inclusion phantom has
+Block sessions carry one modulus per sequence (``training.windows.WindowDataset``); an inclusion phantom has
 two gels, so each window takes the label of the truth map at its centre (the phantom's geometry and
 each gel's calibrated modulus). The few sequences involved are held in memory.
 """
@@ -17,7 +17,7 @@ from shearlab.datasets.reader import SequenceRef, read_displacement
 from shearlab.training.normalisation import normalise_volume
 
 
-class TruthMapWindowDataset(Dataset):
+class TruthMapWindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """``windows_per_sequence`` random windows per sequence per epoch, labelled by ``truth_kpa``.
 
     Parameters

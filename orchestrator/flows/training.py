@@ -16,18 +16,18 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from shearlab.datasets.catalogue import Catalogue
+from shearlab.datasets.fingerprint import dataset_fingerprint
 from shearlab.datasets.splits import Split, cv_splits, loco_splits
-from shearlab.datasets.windows import WindowDataset
 from shearlab.orchestrator.calibration_records import load_record
 from shearlab.protocols.plans import TrainingPlan, load_training_plan
 from shearlab.training.checkpoint import load_checkpoint
-from shearlab.training.cli import dataset_fingerprint
 from shearlab.training.config import TrainConfig
 from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, session_truth_map, tof_alpha
 from shearlab.training.experiments import FINE_TUNE_EPOCHS, fine_tune, train_fold
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
 from shearlab.training.truth_windows import TruthMapWindowDataset
+from shearlab.training.windows import WindowDataset
 
 __all__ = ["load_training_plan", "training_flow"]
 
@@ -58,7 +58,7 @@ def train_cnn(plan: TrainingPlan, split_path: Path) -> Path:
     train_data = WindowDataset(train_refs, plan.window_px, epoch_seed=plan.seed, normalisation="sequence", augment=True)
     val_data = WindowDataset(val_refs, plan.window_px, epoch_seed=plan.seed + 1, normalisation="sequence") if val_refs else None
     config = TrainConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=plan.seed, device=plan.device,
-                         normalisation="sequence", augment=False)
+                         normalisation="sequence")
     model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate)
     checkpoint = plan.out_dir / f"cnn_w{plan.window_px}_{split.name}.pt"
     train_fold(train_data, val_data, model_config=model_config, train_config=config, checkpoint_path=checkpoint,

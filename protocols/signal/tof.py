@@ -25,10 +25,9 @@ import scipy.fft
 from scipy.ndimage import gaussian_filter, uniform_filter
 from scipy.signal.windows import tukey
 
+from shearlab.protocols.phantoms import DENSITY_KG_M3, POISSON_RATIO
 from shearlab.protocols.sequences import ImageGrid
 
-RHO_KG_M3 = 1000.0
-POISSON_RATIO = 0.5
 # Depth rows correlated per chunk: bounds memory at ~(rows x lateral x 700) complex numbers.
 _ROWS_PER_CHUNK = 32
 
@@ -163,7 +162,7 @@ def tof_speed_map(volume_um: np.ndarray, grid: ImageGrid, *, push_lateral_m: flo
 
 def tof_modulus_kpa(speed_m_s: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
     """E_ToF = alpha rho 2 (1 + nu) c^2 (paper Eq. 1), kPa; NaN speeds stay NaN."""
-    return alpha * RHO_KG_M3 * 2 * (1 + POISSON_RATIO) * np.square(np.asarray(speed_m_s, dtype=np.float64)) / 1e3
+    return alpha * DENSITY_KG_M3 * 2 * (1 + POISSON_RATIO) * np.square(np.asarray(speed_m_s, dtype=np.float64)) / 1e3
 
 
 def fit_alpha(c_estimates: np.ndarray, e_indentation_kpa: float) -> float:

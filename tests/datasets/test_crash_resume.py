@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from shearlab.datasets import SessionReader, SessionWriter, check_session, sequence_key
-from shearlab.datasets.synthetic import small_sequence_spec, synthetic_record, synthetic_session_info
+from shearlab.training.synthetic import small_sequence_spec, synthetic_record, synthetic_session_info
 
 POSITIONS, PUSHES = range(10), range(1, 8)
 PLAN = [sequence_key(position, push) for position in POSITIONS for push in PUSHES]

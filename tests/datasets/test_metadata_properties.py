@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shearlab.datasets import QcResult, SessionInfo, SessionReader, SessionWriter
-from shearlab.datasets.synthetic import small_sequence_spec, synthetic_record, synthetic_session_info
+from shearlab.training.synthetic import small_sequence_spec, synthetic_record, synthetic_session_info
 
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

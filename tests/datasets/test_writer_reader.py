@@ -21,7 +21,7 @@ from shearlab.datasets import (
 )
 from shearlab.datasets.layout import SEQUENCES
 from shearlab.datasets.records import SessionInfo
-from shearlab.datasets.synthetic import synthetic_record, synthetic_session_info
+from shearlab.training.synthetic import synthetic_record, synthetic_session_info
 
 
 def test_round_trip_keeps_every_value(tmp_path: Path, info: SessionInfo) -> None:
@@ -218,7 +218,7 @@ def test_read_displacement_by_ref(make_session) -> None:  # type: ignore[no-unty
 _LIVE_WRITER = textwrap.dedent("""
     import sys
     from shearlab.datasets import SessionWriter
-    from shearlab.datasets.synthetic import synthetic_record, synthetic_session_info
+    from shearlab.training.synthetic import synthetic_record, synthetic_session_info
     info = synthetic_session_info("live")
     with SessionWriter.open(sys.argv[1], session=info, fsync=False) as writer:
         for push in range(1, 7):

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from shearlab.datasets.catalogue import Catalogue
 from shearlab.datasets.reader import read_displacement
 from shearlab.datasets.splits import cv_splits
-from shearlab.datasets.synthetic import synthetic_session_info, write_synthetic_session
-from shearlab.datasets.windows import WindowDataset
+from shearlab.training.synthetic import synthetic_session_info, write_synthetic_session
+from shearlab.training.windows import WindowDataset
 from shearlab.training.cli import app
 from shearlab.training.inference import predict_dense
 from shearlab.training.model import DenseNet3d, model_config_for_window

@@ -1,6 +1,7 @@
-"""Training windows for the spatio-temporal CNN as a ``torch.utils.data.Dataset`` (SPEC §2).
+"""Training windows for the spatio-temporal CNN as ``torch.utils.data.Dataset`` objects (SPEC §2).
 
-One item per sequence per epoch: a ``w x w`` pixel window with all frames, centred at a random pixel
+``WindowDataset`` reads session files; ``VolumeWindowDataset`` cuts windows from volumes held in memory
+(synthetic shear waves in tests and benchmarks). One item per sequence per epoch: a ``w x w`` pixel window with all frames, centred at a random pixel
 inside the ROI, normalised and optionally augmented. The window position and every augmentation
 draw come from ``numpy.random.default_rng([epoch_seed, epoch, index])``, so the same seed and epoch
 give the same windows whatever the number of ``DataLoader`` workers and the order they run in.
@@ -15,35 +16,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from shearlab.datasets.augment import AugmentConfig, augment_blur, augment_erase, augment_geometry
 from shearlab.datasets.layout import SEQUENCES
 from shearlab.datasets.reader import SequenceRef, SessionReader, open_h5_readonly
-
-WINDOW_SIZES_PX: tuple[int, ...] = (65, 33, 17, 9, 5)
-Normalisation = Literal["window", "sequence"]
-# Guards the division for a flat window (e.g. erased or saturated), in the data's own units.
-_STD_FLOOR = 1e-6
-
-
-def normalise(values: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """``(values - mean) / std`` in float32, with ``std`` floored so a flat input stays finite."""
-    return ((values - np.float32(mean)) / np.float32(max(std, _STD_FLOOR))).astype(np.float32)
-
-
-def normalise_volume(volume_um: np.ndarray, ref: SequenceRef) -> np.ndarray:
-    """Per-sequence normalisation of a whole displacement volume ``(frames, depth, lateral)``.
-
-    The same affine map ``WindowDataset(normalisation="sequence")`` applies to every window of
-    ``ref``, so a dense full-field evaluation sees exactly what training saw (SPEC §2).
-    """
-    return normalise(volume_um, ref.displacement_mean_um, ref.displacement_std_um)
+from shearlab.training.augment import AugmentConfig, augment_blur, augment_erase, augment_geometry
+from shearlab.training.normalisation import Normalisation, normalise, normalise_volume
 
 
 @dataclass(frozen=True)
@@ -64,7 +47,7 @@ class WindowPlacement:
         return slice(self.centre_lateral_px - self.half_px, self.centre_lateral_px + self.half_px + 1)
 
 
-class WindowDataset(Dataset):
+class WindowDataset(Dataset[tuple[torch.Tensor, ...]]):
     """Random ROI windows, one per sequence per epoch.
 
     Parameters
@@ -190,9 +173,60 @@ class WindowDataset(Dataset):
                 "push_index": ref.push_index, "position_index": ref.position_index,
                 "concentration_pct": float("nan") if ref.concentration_pct is None else ref.concentration_pct,
                 "centre_depth_px": where.centre_depth_px, "centre_lateral_px": where.centre_lateral_px}
-        return window, label, info  # type: ignore[return-value]
+        return window, label, info
 
     def close(self) -> None:
         for fh in self._files.values():
             fh.close()
         self._files = {}
+
+
+class VolumeWindowDataset(Dataset[tuple[torch.Tensor, float]]):
+    """One random ``w x w`` window per volume per epoch, labelled with the volume's modulus.
+
+    Parameters
+    ----------
+    volumes
+        ``(frames, depth, lateral)`` arrays in um.
+    labels_kpa
+        One label per volume.
+    window_px
+        Window side.
+    normalise_per_sequence
+        If True, each volume is z-scored as a whole first (the dense-compatible normalisation).
+    seed
+        Window positions come from ``(seed, epoch)``: see ``set_epoch``.
+    augment
+        ``True`` for ``AugmentConfig()``, an ``AugmentConfig``, or ``False``; drawn per item from
+        ``(seed, epoch, index)``.
+    """
+
+    def __init__(self, volumes: list[np.ndarray], labels_kpa: list[float], window_px: int, *,
+                 normalise_per_sequence: bool = True, seed: int = 0, augment: bool | AugmentConfig = False) -> None:
+        if len(volumes) != len(labels_kpa):
+            raise ValueError("one label per volume")
+        self.volumes = [normalise_volume(v) if normalise_per_sequence else np.asarray(v, np.float32) for v in volumes]
+        self.labels_kpa = [float(label) for label in labels_kpa]
+        self.window_px = window_px
+        self.seed = seed
+        self.augment = AugmentConfig() if augment is True else (augment or None)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        rng = np.random.default_rng([self.seed, epoch])
+        self._corners = [(int(rng.integers(0, v.shape[1] - self.window_px + 1)),
+                          int(rng.integers(0, v.shape[2] - self.window_px + 1))) for v in self.volumes]
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, float]:
+        row, col = self._corners[index]
+        w = self.window_px
+        window = self.volumes[index][:, row:row + w, col:col + w]
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            window = augment_erase(augment_blur(augment_geometry(window, rng, self.augment), rng, self.augment),
+                                   rng, self.augment)
+        return torch.from_numpy(np.ascontiguousarray(window))[None], self.labels_kpa[index]
