@@ -28,9 +28,9 @@ from scipy.ndimage import uniform_filter1d
 from shearlab.devices.twin.physics.displacement import simulate_displacement
 from shearlab.devices.twin.physics.imaging import simulate_iq
 from shearlab.devices.twin.physics.medium import homogeneous_medium
-from shearlab.protocols.signal.loupas import loupas_displacement
 from shearlab.protocols.phantoms import cast_batch
 from shearlab.protocols.sequences import SequenceSpec
+from shearlab.protocols.signal.loupas import loupas_displacement
 
 
 def _median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, float]:

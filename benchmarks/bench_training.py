@@ -25,15 +25,14 @@ import numpy as np
 import torch
 
 from shearlab.protocols.sequences import ImageGrid, ImagingSpec
+from shearlab.protocols.signal.tof import tof_modulus_kpa, tof_speed_map
 from shearlab.training.config import TrainConfig
 from shearlab.training.inference import predict_dense, predict_windows
 from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.normalisation import normalise_volume
-from shearlab.protocols.signal.tof import tof_modulus_kpa
 from shearlab.training.synthetic import shear_wave_volume, small_grid
-from shearlab.training.windows import VolumeWindowDataset
-from shearlab.protocols.signal.tof import tof_speed_map
 from shearlab.training.trainer import predict_dataset, train
+from shearlab.training.windows import VolumeWindowDataset
 
 FIELD = (35, 250, 600)
 TILE_PX = 64

@@ -40,3 +40,16 @@ class DeviceFaultError(DeviceError):
 
 class SafetyLimitError(DeviceError):
     """A command was refused before any I/O because it would break a configured safety limit."""
+
+
+class DeviceRefusedError(DeviceFaultError):
+    """The device understood a request and refused it (a scanner's duty-cycle limit, no acoustic contact).
+
+    ``retry_after_s`` (virtual seconds) is set when the same request will pass after that wait; the error is
+    then transient. Without it someone must act first.
+    """
+
+    def __init__(self, device: str, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(device, message)
+        self.retry_after_s = retry_after_s
+        self.transient = retry_after_s is not None

@@ -17,8 +17,8 @@ from shearlab.datasets.reader import SequenceRef, SessionReader, read_displaceme
 from shearlab.datasets.splits import Split
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
-from shearlab.training.experiments import train_fold
 from shearlab.training.evaluation import evaluate_blocks, tof_alpha
+from shearlab.training.experiments import train_fold
 from shearlab.training.figures import plot_inclusion_maps
 from shearlab.training.inference import predict_dense
 from shearlab.training.model import model_config_for_window

@@ -23,11 +23,11 @@ import numpy as np
 from shearlab.datasets.reader import SequenceRef, SessionReader, read_displacement
 from shearlab.protocols.phantoms import Inclusion, inclusion_mask
 from shearlab.protocols.sequences import ImageGrid
+from shearlab.protocols.signal.tof import TofSettings, compound_maps, fit_alpha, smooth_map, tof_modulus_kpa, tof_speed_map
 from shearlab.training.figures import plot_dice_curves, plot_inclusion_maps, plot_mae_vs, plot_mean_std_maps
 from shearlab.training.inference import predict_dense
 from shearlab.training.metrics import dice, dice_curve, error_summary, mae_by_group, mae_kpa
 from shearlab.training.model import DenseNet3d
-from shearlab.protocols.signal.tof import TofSettings, compound_maps, fit_alpha, smooth_map, tof_modulus_kpa, tof_speed_map
 
 INCLUSION_DEPTH_MM = (2.5, 17.5)
 # Wide enough for a 10 mm inclusion and a band of background on each side.

@@ -7,8 +7,8 @@ counted by :func:`failure_fraction`, never scored as zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

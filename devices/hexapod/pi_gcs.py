@@ -8,8 +8,6 @@ the typed device errors of ``shearlab.devices.errors``.
 
 from __future__ import annotations
 
-import math
-import numbers
 import socket
 import time
 from collections.abc import Iterator
@@ -31,13 +29,16 @@ from shearlab.devices.errors import (
     DeviceFaultError,
     DeviceProtocolError,
     DeviceTimeoutError,
-    SafetyLimitError,
+)
+from shearlab.devices.hexapod.limits import (
+    AXES,
+    check_travel,
+    checked_axes,
+    checked_velocity_mm_s,
 )
 from shearlab.devices.interfaces import DeviceStatus
 from shearlab.protocols.rig import HexapodLimits
 
-AXES: tuple[str, ...] = ("X", "Y", "Z", "U", "V", "W")
-LINEAR_AXES: tuple[str, ...] = ("X", "Y", "Z")
 DEFAULT_PORT = 50000
 DEFAULT_BAUDRATE = 115200
 # One exchange is a command and pipython's ERR?; the controller answers within milliseconds, the
@@ -266,14 +267,9 @@ class PIHexapod:
 
     def set_velocity(self, mm_s: float) -> None:
         """System velocity (``VLS``) in mm/s; refused above ``limits.max_velocity_mm_s``."""
-        if not (_is_finite_number(mm_s) and mm_s > 0):
-            raise ValueError(f"velocity must be a positive number of mm/s, got {mm_s!r}")
-        if mm_s > self.limits.max_velocity_mm_s:
-            raise SafetyLimitError(
-                self.name, f"velocity {mm_s:g} mm/s above the rig's limit of {self.limits.max_velocity_mm_s:g} mm/s"
-            )
+        velocity = checked_velocity_mm_s(self.name, self.limits, mm_s)
         with self._exchange("VLS"):
-            self._gcs.VLS(float(mm_s))
+            self._gcs.VLS(velocity)
 
     def move_absolute(self, target: dict[str, float]) -> None:
         """Start a move to ``{axis: position}`` (``MOV``); returns at once.
@@ -281,8 +277,8 @@ class PIHexapod:
         ``ValueError`` for unknown axes or non-numbers, ``SafetyLimitError`` for X, Y, Z beyond
         ``limits.max_travel_mm``; in both cases nothing is sent.
         """
-        target = self._validated(target)
-        self._check_travel(target)
+        target = checked_axes(target)
+        check_travel(self.name, self.limits, target)
         with self._exchange("MOV"):
             self._gcs.MOV(list(target), list(target.values()))
 
@@ -292,10 +288,10 @@ class PIHexapod:
         The resulting targets are read (``MOV?``) and checked against the travel limit before
         ``MVR`` is sent; malformed steps are refused before any I/O.
         """
-        delta = self._validated(delta)
+        delta = checked_axes(delta)
         with self._exchange("MOV?"):
             targets = self._gcs.qMOV(list(delta))
-        self._check_travel({axis: float(targets[axis]) + step for axis, step in delta.items()})
+        check_travel(self.name, self.limits, {axis: float(targets[axis]) + step for axis, step in delta.items()})
         with self._exchange("MVR"):
             self._gcs.MVR(list(delta), list(delta.values()))
 
@@ -359,24 +355,6 @@ class PIHexapod:
         with self._exchange("SVO?"):
             return dict(self._gcs.qSVO())
 
-    def _validated(self, values: dict[str, float]) -> dict[str, float]:
-        if not isinstance(values, dict) or not values:
-            raise ValueError(f"give a non-empty {{axis: value}} dict with axes from {' '.join(AXES)}, got {values!r}")
-        unknown = [axis for axis in values if axis not in AXES]
-        if unknown:
-            raise ValueError(f"unknown axes {unknown}; the hexapod has {' '.join(AXES)}")
-        bad = {axis: v for axis, v in values.items() if not _is_finite_number(v)}
-        if bad:
-            raise ValueError(f"axis values must be finite numbers, got {bad}")
-        return {axis: float(v) for axis, v in values.items()}
-
-    def _check_travel(self, target: dict[str, float]) -> None:
-        limit = self.limits.max_travel_mm
-        beyond = {axis: v for axis, v in target.items() if axis in LINEAR_AXES and abs(v) > limit}
-        if beyond:
-            listed = ", ".join(f"{axis} {v:g} mm" for axis, v in beyond.items())
-            raise SafetyLimitError(self.name, f"target {listed} beyond the rig's travel of +/-{limit:g} mm")
-
     @contextmanager
     def _exchange(self, command: str) -> Iterator[None]:
         """Translate what ``pipython`` raises during ``command`` into shearlab's device errors."""
@@ -401,6 +379,3 @@ class PIHexapod:
         except OSError as exc:
             raise DeviceConnectionError(self.name, f"link to {self.address} lost during {command}: {exc}") from exc
 
-
-def _is_finite_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

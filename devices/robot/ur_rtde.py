@@ -52,9 +52,9 @@ from shearlab.devices.errors import (
     DeviceError,
     DeviceFaultError,
     DeviceTimeoutError,
-    SafetyLimitError,
 )
 from shearlab.devices.interfaces import DeviceStatus
+from shearlab.devices.robot.limits import checked_move, checked_velocity, checked_watchdog_hz
 from shearlab.protocols.rig import RobotLimits
 
 RTDE_PORT = 30004
@@ -77,8 +77,11 @@ _WATCH_MAX_POLL_WALL_S = 0.02
 # A watched move may take its profile's duration times this, plus the slack below, virtual seconds.
 _MOVE_TIME_FACTOR = 3.0
 _MOVE_TIME_SLACK_S = 5.0
-# PolyScope accepts "unlock protective stop" only 5 s after the stop; retry for a little longer.
-_UNLOCK_RETRY_S = 6.0
+# PolyScope accepts "unlock protective stop" only 5 s after the stop: retry for a little longer, asking
+# every half second, until the dashboard's safety status leaves PROTECTIVE_STOP.
+_UNLOCK_RETRY_S = 8.0
+_UNLOCK_POLL_S = 0.5
+_PROTECTIVE_STOP = "PROTECTIVE_STOP"
 _PROGRAM_START_S = 5.0
 
 
@@ -231,16 +234,7 @@ class URRobot:
         watchdog kicked, until it ends; it raises ``DeviceTimeoutError`` (after stopping the arm) if it
         has not ended within three times its profile's duration plus 5 s.
         """
-        target = self._checked_vector(pose, "pose")
-        xyz = tuple(float(v) for v in target[:3])
-        box = self.limits.workspace
-        if not box.contains(xyz):
-            raise SafetyLimitError(
-                self.name,
-                f"target position {_fmt(xyz)} m is outside the workspace box {_fmt(box.min_m)}..{_fmt(box.max_m)} m",
-            )
-        self._check_rate(speed_m_s, self.limits.max_speed_m_s, "speed_m_s", "max_speed_m_s", "m/s")
-        self._check_rate(accel_m_s2, self.limits.max_accel_m_s2, "accel_m_s2", "max_accel_m_s2", "m/s^2")
+        target = checked_move(self.name, self.limits, pose, speed_m_s=speed_m_s, accel_m_s2=accel_m_s2)
         control = self._ready_control("moveL")
         if self._watchdog_hz is not None:
             self._move_linear_watched(control, target, float(speed_m_s), float(accel_m_s2), self._watchdog_hz)
@@ -298,14 +292,7 @@ class URRobot:
 
     def speed_linear(self, velocity: np.ndarray, *, accel_m_s2: float) -> None:
         """Start a TCP velocity command (6,), m/s and rad/s; runs until changed or ``stop()``."""
-        xd = self._checked_vector(velocity, "velocity")
-        linear = float(np.linalg.norm(xd[:3]))
-        if linear > self.limits.max_speed_m_s:
-            raise SafetyLimitError(
-                self.name,
-                f"linear speed {linear:g} m/s exceeds the rig limit max_speed_m_s = {self.limits.max_speed_m_s:g} m/s",
-            )
-        self._check_rate(accel_m_s2, self.limits.max_accel_m_s2, "accel_m_s2", "max_accel_m_s2", "m/s^2")
+        xd = checked_velocity(self.name, self.limits, velocity, accel_m_s2=accel_m_s2)
         control = self._ready_control("speedL")
         self._at_rest = False
         with self._command("speedL"):
@@ -324,14 +311,13 @@ class URRobot:
 
     def set_watchdog(self, min_frequency_hz: float) -> None:
         """Arm the controller-side watchdog: without a kick this often, the robot stops."""
-        if not (math.isfinite(min_frequency_hz) and min_frequency_hz > 0):
-            raise ValueError(f"{self.name}: watchdog frequency must be a positive number of Hz, got {min_frequency_hz!r}")
+        hz = checked_watchdog_hz(self.name, min_frequency_hz)
         control = self._ready_control("setWatchdog")
         with self._command("setWatchdog"):
-            done = control.setWatchdog(float(min_frequency_hz))
+            done = control.setWatchdog(hz)
         if not done:
             self._raise_refused("setWatchdog")
-        self._watchdog_hz = float(min_frequency_hz)
+        self._watchdog_hz = hz
         if self._keepalive is None or not self._keepalive.is_alive():
             self._keepalive = threading.Thread(target=self._keep_alive, name=f"{self.name}-keepalive", daemon=True)
             self._keepalive.start()
@@ -377,33 +363,9 @@ class URRobot:
             self._raise_refused("zeroFtSensor")
 
     def unlock_protective_stop(self) -> None:
-        """Unlock a protective stop through the dashboard and restart the control script.
-
-        PolyScope refuses the unlock until 5 s after the stop; this retries for 6 s (virtual).
-        """
-        import dashboard_client
-
-        dashboard = dashboard_client.DashboardClient(self.host)
-        with self._translate("dashboard connect"):
-            dashboard.connect()
-        try:
-            deadline = self.clock.deadline(_UNLOCK_RETRY_S)
-            while True:
-                # ur_rtde 1.6 returns None and raises on a refusal ("Cannot unlock protective stop
-                # until 5s after occurrence..."); older versions return True / False.
-                try:
-                    unlocked, answer = dashboard.unlockProtectiveStop() is not False, ""
-                except RuntimeError as exc:
-                    unlocked, answer = False, str(exc)
-                if unlocked:
-                    break
-                if deadline.expired():
-                    raise DeviceFaultError(
-                        self.name, f"the controller at {self.host} refused to unlock the protective stop: {answer}"
-                    )
-                self.clock.sleep(_POLL_S * 10)
-        finally:
-            dashboard.disconnect()
+        """Unlock a protective stop through the dashboard and restart the control script."""
+        with _dashboard(self.host, self.name) as dashboard:
+            _unlock(dashboard, clock=self.clock, host=self.host, name=self.name)
         control = self._require_control()
         # A protective stop ends the control script, and the watchdog with it: a new script has none.
         self._watchdog_hz = None
@@ -526,20 +488,6 @@ class URRobot:
             finally:
                 self._last_command_wall = time.monotonic()
 
-    def _checked_vector(self, value: np.ndarray, what: str) -> np.ndarray:
-        array = np.asarray(value, dtype=float)
-        if array.shape != (6,):
-            raise ValueError(f"{self.name}: {what} must have shape (6,) (x, y, z, rx, ry, rz), got {array.shape}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{self.name}: {what} must be finite, got {array.tolist()}")
-        return array
-
-    def _check_rate(self, value: float, limit: float, what: str, limit_name: str, unit: str) -> None:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{self.name}: {what} must be a positive number of {unit}, got {value!r}")
-        if value > limit:
-            raise SafetyLimitError(self.name, f"{what} = {value:g} {unit} exceeds the rig limit {limit_name} = {limit:g} {unit}")
-
 
 def _move_duration_s(start: np.ndarray, target: np.ndarray, speed: float, accel: float) -> float:
     """Duration of movel's trapezoidal profile from ``start`` to ``target`` (6,), seconds.
@@ -553,17 +501,6 @@ def _move_duration_s(start: np.ndarray, target: np.ndarray, speed: float, accel:
     return length / speed + speed / accel
 
 
-def _fmt(values: tuple[float, ...] | list[float]) -> str:
-    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
-
-
-# Dashboard safety status of a protectively stopped arm, and how long to retry its unlock (virtual s):
-# PolyScope refuses the unlock until 5 s after the stop.
-_PROTECTIVE_STOP = "PROTECTIVE_STOP"
-_UNLOCK_RETRY_S = 8.0
-_UNLOCK_POLL_S = 0.5
-
-
 def release_protective_stop(host: str, *, clock: Clock, confirm: Callable[[str], None], message: str,
                             name: str = "robot") -> bool:
     """Unlock a protective stop through the dashboard (port 29999) after ``confirm(message)``.
@@ -572,6 +509,17 @@ def release_protective_stop(host: str, *, clock: Clock, confirm: Callable[[str],
     script), so an interrupted run is recovered here, before :meth:`URRobot.connect`. Returns whether
     there was a stop to release; raises ``DeviceFaultError`` if the controller keeps refusing.
     """
+    with _dashboard(host, name) as dashboard:
+        if _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
+            return False
+        confirm(message)
+        _unlock(dashboard, clock=clock, host=host, name=name)
+    return True
+
+
+@contextmanager
+def _dashboard(host: str, name: str) -> Iterator[Any]:
+    """A connected ``DashboardClient``; ``DeviceConnectionError`` if the dashboard does not answer."""
     import dashboard_client
 
     dashboard = dashboard_client.DashboardClient(host)
@@ -580,21 +528,23 @@ def release_protective_stop(host: str, *, clock: Clock, confirm: Callable[[str],
     except RuntimeError as exc:
         raise DeviceConnectionError(name, f"dashboard at {host}:{DASHBOARD_PORT} unreachable: {exc}") from exc
     try:
-        if _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
-            return False
-        confirm(message)
-        deadline = clock.deadline(_UNLOCK_RETRY_S)
-        while True:
-            try:
-                # ur_rtde 1.6 raises on a refusal ("Cannot unlock protective stop until 5s after occurrence").
-                dashboard.unlockProtectiveStop()
-                answer = ""
-            except RuntimeError as exc:
-                answer = str(exc)
-            if not answer and _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
-                return True
-            if deadline.expired():
-                raise DeviceFaultError(name, f"the controller at {host} did not unlock the protective stop {answer}".rstrip())
-            clock.sleep(_UNLOCK_POLL_S)
+        yield dashboard
     finally:
         dashboard.disconnect()
+
+
+def _unlock(dashboard: Any, *, clock: Clock, host: str, name: str) -> None:
+    """The one unlock path: ask until the safety status leaves PROTECTIVE_STOP, for ``_UNLOCK_RETRY_S``."""
+    deadline = clock.deadline(_UNLOCK_RETRY_S)
+    while True:
+        try:
+            # ur_rtde 1.6 raises on a refusal ("Cannot unlock protective stop until 5s after occurrence");
+            # older versions return False.
+            answer = "" if dashboard.unlockProtectiveStop() is not False else "unlock refused"
+        except RuntimeError as exc:
+            answer = str(exc)
+        if not answer and _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
+            return
+        if deadline.expired():
+            raise DeviceFaultError(name, f"the controller at {host} did not unlock the protective stop {answer}".rstrip())
+        clock.sleep(_UNLOCK_POLL_S)

@@ -1,4 +1,4 @@
-"""Driver for the ultrasound scanner behind the shearlab scanner bridge (``PROTOCOL.md``)."""
+"""Driver for the ultrasound scanner behind the shearlab scanner bridge (``WIRE.md``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ import time
 import numpy as np
 
 from shearlab.devices.clock import Clock
-from shearlab.devices.errors import DeviceConnectionError, DeviceFaultError, DeviceProtocolError, DeviceTimeoutError
+from shearlab.devices.errors import (
+    DeviceConnectionError,
+    DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
+)
 from shearlab.devices.interfaces import DeviceStatus, ScannerIdentity, ScannerState, ScanResult
-from shearlab.devices.scanner.bridge_protocol import (
+from shearlab.devices.scanner.bridge_wire import (
     MAX_PAYLOAD_BYTES,
     PROTOCOL_VERSION,
     REPLY_FOR,
@@ -44,18 +49,17 @@ _TRANSIENT_CODES = frozenset({ErrorCode.DUTY_LIMIT})
 _SCAN_ARRAYS = {"iq": ("<c8",), "frame_times_s": ("<f8", "<f4"), "depth_m": ("<f8", "<f4"), "lateral_m": ("<f8", "<f4")}
 
 
-class ScannerRefusedError(DeviceFaultError):
+class ScannerRefusedError(DeviceRefusedError):
     """The scanner refused a request; ``code`` is the bridge's error code (``ErrorCode`` or a newer int).
 
-    ``transient`` is true only for ``DUTY_LIMIT`` (retry after ``retry_after_s``).
+    Only ``DUTY_LIMIT`` is transient: it passes after ``retry_after_s`` (0 when the bridge gave no hint).
     """
 
     def __init__(self, device: str, code: ErrorCode | int, message: str, *, retry_after_s: float | None = None) -> None:
         label = code.name if isinstance(code, ErrorCode) else f"code {code}"
-        super().__init__(device, f"{label}: {message}")
+        wait_s = (retry_after_s or 0.0) if code in _TRANSIENT_CODES else None
+        super().__init__(device, f"{label}: {message}", retry_after_s=wait_s)
         self.code = code
-        self.retry_after_s = retry_after_s
-        self.transient = code in _TRANSIENT_CODES
 
 
 class ScannerBridgeClient:

@@ -19,9 +19,8 @@ from enum import IntEnum
 import numpy as np
 
 from shearlab.devices.clock import Clock
+from shearlab.devices.hexapod.limits import AXES, LINEAR_AXES
 
-AXES: tuple[str, ...] = ("X", "Y", "Z", "U", "V", "W")
-LINEAR_AXES: tuple[str, ...] = ("X", "Y", "Z")
 _LINEAR = np.array([axis in LINEAR_AXES for axis in AXES])
 # An axis is on target within 1 nm (or 1 micro-degree): the twin's positions are exact, so this
 # only absorbs floating-point rounding of the interpolation.

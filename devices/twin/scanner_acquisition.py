@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from shearlab.devices.interfaces import ScanResult
-from shearlab.devices.scanner.bridge_protocol import ErrorCode, ScanRefused
+from shearlab.devices.scanner.bridge_wire import ErrorCode, ScanRefused
 from shearlab.devices.twin.physics.acquisition import acquire_iq
 from shearlab.devices.twin.physics.medium import image_plane_medium
 from shearlab.devices.twin.world import World

@@ -1,4 +1,4 @@
-"""The scanner twin's bridge server: the scanner side of ``devices/scanner/PROTOCOL.md``.
+"""The scanner twin's bridge server: the scanner side of ``devices/scanner/WIRE.md``.
 
 It keeps the scanner's state (loaded sequence, latched fault, push history for the duty-cycle limit)
 and delegates image formation to ``acquire_fn``, supplied by the world: it images what lies under the
@@ -22,7 +22,7 @@ from pydantic_core import PydanticSerializationError
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.interfaces import ScannerIdentity, ScanResult
-from shearlab.devices.scanner.bridge_protocol import (
+from shearlab.devices.scanner.bridge_wire import (
     MAX_PAYLOAD_BYTES,
     MAX_REQUEST_PAYLOAD_BYTES,
     PROTOCOL_VERSION,

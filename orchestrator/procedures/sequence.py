@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from shearlab.devices.clock import Clock
-from shearlab.devices.interfaces import ForceSensor, Robot, ScanResult, Scanner
-from shearlab.devices.scanner.bridge_client import ScannerRefusedError
+from shearlab.devices.errors import DeviceRefusedError
+from shearlab.devices.interfaces import ForceSensor, Robot, Scanner, ScanResult
 from shearlab.orchestrator.procedures.contact import contact_force_n
 from shearlab.orchestrator.procedures.qc import QcVerdict, check_sequence
-from shearlab.protocols.signal.loupas import loupas_displacement
 from shearlab.protocols.plans import QcSettings
 from shearlab.protocols.sequences import SOUND_SPEED_M_S, SequenceSpec
+from shearlab.protocols.signal.loupas import loupas_displacement
 
 # Wall seconds between watchdog kicks while a shot is in flight.
 KICK_INTERVAL_WALL_S = 0.05
@@ -72,7 +72,7 @@ def acquire_sequence(
     t1 = clock.now()
     try:
         result = fire_holding_watchdog(robot, scanner, push=True)
-    except ScannerRefusedError as exc:
+    except DeviceRefusedError as exc:
         if exc.transient and exc.retry_after_s:
             clock.sleep(exc.retry_after_s)
         return SequenceOutcome(None, None, QcVerdict(False, f"shot refused: {exc}"), np.array([(t0 - t1) / 2]),

@@ -22,7 +22,7 @@ from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceProtocolError, DeviceTimeoutError
 from shearlab.devices.interfaces import Scanner, ScanResult
 from shearlab.devices.scanner import ScannerBridgeClient, ScannerRefusedError
-from shearlab.devices.scanner.bridge_protocol import (
+from shearlab.devices.scanner.bridge_wire import (
     MAGIC,
     MAX_PAYLOAD_BYTES,
     PREFIX,

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+
 import numpy as np
 import pytest
 

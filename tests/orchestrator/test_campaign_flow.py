@@ -9,10 +9,10 @@ import pytest
 from shearlab.datasets.integrity import check_session
 from shearlab.datasets.reader import SessionReader
 from shearlab.datasets.uff import export_uff
-from shearlab.training.windows import WindowDataset
 from shearlab.devices.twin.control import TwinControl
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.protocols.plans import load_campaign_plan
+from shearlab.training.windows import WindowDataset
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from shearlab.datasets.catalogue import Catalogue
-from shearlab.training.synthetic import synthetic_session_info, write_synthetic_session
 from shearlab.orchestrator.flows.training import training_flow
+from shearlab.training.synthetic import synthetic_session_info, write_synthetic_session
 from shearlab.training.truth_windows import TruthMapWindowDataset
 
 pytestmark = pytest.mark.slow

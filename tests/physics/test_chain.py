@@ -10,10 +10,10 @@ import pytest
 from shearlab.devices.twin.physics.acquisition import acquire_iq
 from shearlab.devices.twin.physics.imaging import PulseEcho, form_iq, scatterer_field, simulate_iq
 from shearlab.devices.twin.physics.medium import homogeneous_medium
-from shearlab.protocols.signal.loupas import loupas_displacement
-from shearlab.protocols.signal.quality import frame_correlation
 from shearlab.protocols.phantoms import cast_batch
 from shearlab.protocols.sequences import ImageGrid, ImagingSpec, PushSpec, SequenceSpec
+from shearlab.protocols.signal.loupas import loupas_displacement
+from shearlab.protocols.signal.quality import frame_correlation
 
 SEQUENCE = SequenceSpec(push=PushSpec(lateral_mm=-4.0))
 

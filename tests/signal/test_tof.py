@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from shearlab.training.synthetic import shear_wave_volume, small_grid
 from shearlab.protocols.signal.tof import (
     TofSettings,
     compound_maps,
@@ -11,6 +10,7 @@ from shearlab.protocols.signal.tof import (
     tof_modulus_kpa,
     tof_speed_map,
 )
+from shearlab.training.synthetic import shear_wave_volume, small_grid
 
 ONSET_S = 0.1e-3
 FRAME_S = 1 / 7000

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from shearlab.protocols.signal.tof import tof_modulus_kpa
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.experiments import cross_validation_fold, fine_tune
 from shearlab.training.inference import predict_windows
 from shearlab.training.model import DenseNet3d, model_config_for_window
-from shearlab.protocols.signal.tof import tof_modulus_kpa
 from shearlab.training.synthetic import shear_wave_volume, small_grid
 from shearlab.training.trainer import train
 from shearlab.training.windows import VolumeWindowDataset

@@ -1,4 +1,4 @@
-"""The scanner bridge wire format: framing, header models and array blocks (``PROTOCOL.md``).
+"""The scanner bridge wire format: framing, header models and array blocks (``WIRE.md``).
 
 A frame is a 24-byte big-endian prefix, a UTF-8 JSON header and zero or more raw array blocks::
 
@@ -66,7 +66,7 @@ REPLY_FOR: dict[MessageType, MessageType] = {
 
 
 class ErrorCode(IntEnum):
-    """Codes of an ERROR reply (``PROTOCOL.md``, error table)."""
+    """Codes of an ERROR reply (``WIRE.md``, error table)."""
 
     BAD_MESSAGE = 1
     UNSUPPORTED_VERSION = 2
