@@ -19,6 +19,7 @@ import numpy as np
 from shearlab.devices.clock import Clock
 from shearlab.devices.force import ATISerialSensor
 from shearlab.devices.twin.ati_controller import ATISerialTwin
+from shearlab.devices.twin.ft_sensor_model import FTSensorModel
 
 SPEED = 1000.0
 POLL_RECORDS = 3000
@@ -42,7 +43,7 @@ def _best_rate(run: Callable[[], object], n_records: int) -> float:
 
 def main() -> None:
     clock = Clock(speed=SPEED)
-    with ATISerialTwin("nano17", _load, clock, seed=0) as twin:
+    with ATISerialTwin(FTSensorModel("nano17", _load, seed=0), clock, seed=0) as twin:
         with ATISerialSensor(twin.device_path, sensor="nano17", clock=clock, name="bench_ft") as sensor:
             sensor.configure(averaging=1)
             poll = _best_rate(lambda: [sensor.read() for _ in range(POLL_RECORDS)], POLL_RECORDS)

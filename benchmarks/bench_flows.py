@@ -45,7 +45,7 @@ def campaign(folder: Path, positions: int, speed: float) -> None:
     started = time.perf_counter()
     summary = campaign_flow(rig_path=rig, plan_path=plan)
     wall = time.perf_counter() - started
-    n = summary["written"] + summary["failed"]
+    n = summary.written + summary.failed
 
     from shearlab.devices.twin.physics.acquisition import acquire_iq
     from shearlab.devices.twin.physics.medium import homogeneous_medium

@@ -29,7 +29,7 @@ WINDOW_S = 2.0
 
 
 def start_twin() -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "shearlab.devices.twin.ur_controller", "--host", HOST, "--parent-pid", str(os.getpid())]
+    cmd = [sys.executable, "-m", "shearlab.devices.twin", "ur-floor", "--host", HOST, "--parent-pid", str(os.getpid())]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]

@@ -20,7 +20,8 @@ import numpy as np
 from shearlab.devices.clock import Clock
 from shearlab.devices.interfaces import ScanResult
 from shearlab.devices.scanner import ScannerBridgeClient
-from shearlab.devices.twin.scanner_server import DutyLimits, ScannerBridgeTwin, scan_result_for
+from shearlab.devices.twin.scanner_model import DutyLimits, ScannerModel, scan_result_for
+from shearlab.devices.twin.scanner_server import ScannerBridgeTwin
 from shearlab.protocols.sequences import SequenceSpec
 
 HOST = "127.0.0.46"
@@ -36,10 +37,9 @@ def _full_size_result(sequence: SequenceSpec) -> ScanResult:
 
 def bench_fire(result: ScanResult, sequence: SequenceSpec, repeats: int) -> list[float]:
     clock = Clock()
-    twin = ScannerBridgeTwin(
-        HOST, 0, lambda seq, push: replace(result, push_start_s=clock.now()), clock,
-        duty=DutyLimits(min_push_interval_s=0.0, max_duty_cycle=1.0),
-    )  # fmt: skip
+    scanner = ScannerModel(lambda seq, push: replace(result, push_start_s=clock.now()), clock,
+                           duty=DutyLimits(min_push_interval_s=0.0, max_duty_cycle=1.0))
+    twin = ScannerBridgeTwin(HOST, 0, scanner)
     twin.start()
     try:
         with ScannerBridgeClient(HOST, twin.port, clock=clock) as client:

@@ -15,21 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shearlab.protocols.sequences import RoiSpec, SequenceSpec
+from shearlab.protocols.strict_model import StrictModel
 
 SessionKind = Literal["block", "inclusion", "calibration"]
 
 
-class SessionInfo(BaseModel):
+class SessionInfo(StrictModel):
     """Everything that identifies a session and how its data were measured.
 
     ``rig`` is the rig file as a dict (``Rig.model_dump(mode="json")``); ``plan`` is free-form plan
     metadata (position list, seeds, operator) and must be JSON-serialisable.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: SessionKind
     session_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
@@ -49,20 +48,16 @@ class SessionInfo(BaseModel):
                                                      "concentration_pct", "sequence", "store_iq"})
 
 
-class QcResult(BaseModel):
+class QcResult(StrictModel):
     """Data-quality verdict of one sequence with the figures it was based on."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     passed: bool
     reason: str = ""
     figures: dict[str, float] = Field(default_factory=dict)
 
 
-class Label(BaseModel):
+class Label(StrictModel):
     """Young's modulus label with its provenance: the calibration run that measured it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     e_kpa: float = Field(gt=0)
     e_kpa_std: float = Field(ge=0)
@@ -76,14 +71,12 @@ class Label(BaseModel):
         return value
 
 
-class CalibrationFit(BaseModel):
+class CalibrationFit(StrictModel):
     """Result of the indentation regression of one batch (SPEC §2: 2 %-7 % strain, all 8 runs).
 
     ``ci95_kpa`` is the 95 % confidence interval ``(low, high)``; a single number is read as a
     half-width around ``e_kpa``.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     calibration_id: str = Field(min_length=1, max_length=64)
     batch_id: str = Field(default="", max_length=64)

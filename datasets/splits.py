@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from shearlab.datasets.reader import SequenceRef
+from shearlab.protocols.strict_model import StrictModel
 
 EXCLUDED_TRAIN_PUSHES: tuple[int, ...] = (1, 7)
 
 
-class Split(BaseModel):
+class Split(StrictModel):
     """One train/val/test assignment of sequence ids."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     protocol: Literal["cv", "loco", "custom"]

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from shearlab.protocols.sequences import SequenceSpec
+
+# The rig's name for each device: rig-file tables, endpoints, locks, faults and errors all use these.
+DeviceName = Literal["robot", "hexapod", "probe_ft", "indenter_ft", "scanner"]
+DEVICE_NAMES: tuple[DeviceName, ...] = get_args(DeviceName)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,6 @@ class WrenchSample:
     status: int = 0
 
 
-@runtime_checkable
 class Robot(Protocol):
     name: str
 
@@ -76,7 +79,6 @@ class Robot(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
 class ForceSensor(Protocol):
     name: str
 
@@ -99,7 +101,6 @@ class ForceSensor(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
 class Hexapod(Protocol):
     name: str
 
@@ -205,7 +206,6 @@ class ScanResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@runtime_checkable
 class Scanner(Protocol):
     name: str
 

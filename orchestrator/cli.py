@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from shearlab.datasets.cli import app as dataset_app
+from shearlab.devices.endpoints import Endpoints
 from shearlab.devices.errors import DeviceError
+from shearlab.devices.twin.cli import app as twin_app
 from shearlab.protocols.config_files import ConfigFileError
 from shearlab.training.cli import app as training_app
 
 app = typer.Typer(help="Robotic ultrasound shear-wave elasticity experiments, end to end.", no_args_is_help=True, pretty_exceptions_enable=False)
-twin_app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True)
 rig_app = typer.Typer(help="Rig files and device checks.", no_args_is_help=True)
-app.add_typer(twin_app, name="twin")
 app.add_typer(rig_app, name="rig")
 
 console = Console()
@@ -29,56 +29,15 @@ class UserError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
-@twin_app.command("serve")
-def twin_serve(
-    host: Annotated[str, typer.Option(help="Loopback address to serve every device on (127.0.0.x).")] = "127.0.0.5",
-    speed: Annotated[float, typer.Option(help="Virtual seconds per wall second.", min=0.001)] = 1.0,
-    world: Annotated[Optional[Path], typer.Option(help="World file (TOML); default: the shipped world.")] = None,
-    endpoints: Annotated[Optional[Path], typer.Option(help="Also write the endpoints JSON line here.")] = None,
-) -> None:
-    """Serve every device of the rig on HOST; prints one JSON line of endpoints when ready."""
-    from shearlab.devices.twin.serve import serve
-
-    serve(host, speed=speed, world_path=world, endpoints_path=endpoints)
-
-
-@twin_app.command("preview")
-def twin_preview(
-    phantom: Annotated[str, typer.Option(help="Block name in the world file, e.g. block_10p0 or inclusion_circular.")],
-    push: Annotated[int, typer.Option(help="Push 1..7 (paper positions -12..+12 mm).", min=1, max=7)] = 4,
-    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("preview.png"),
-    world: Annotated[Optional[Path], typer.Option(help="World file (TOML); default: the shipped world.")] = None,
-) -> None:
-    """Render the true displacement of one push in a phantom: frames and a space-time plot."""
-    from shearlab.devices.twin.physics.displacement import simulate_displacement
-    from shearlab.devices.twin.physics.medium import image_plane_medium
-    from shearlab.devices.twin.physics.preview import render_preview
-    from shearlab.devices.twin.world import World
-    from shearlab.devices.twin.world_config import load_world
-    from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, PushSpec, SequenceSpec
-
-    state = World(load_world(world))
-    blocks = {b.name: b for b in state.config.blocks}
-    if phantom not in blocks:
-        raise UserError(f"no phantom {phantom!r} in the world; known: {', '.join(blocks)}")
-    block = blocks[phantom]
-    sequence = SequenceSpec(push=PushSpec(lateral_mm=PAPER_PUSH_LATERAL_MM[push - 1]))
-    medium = image_plane_medium(block, state.truths, block.x_mm, block.y_mm, sequence.grid)
-    displacement = simulate_displacement(medium, sequence)
-    render_preview(displacement, sequence.grid, out, push_lateral_mm=sequence.push.lateral_mm)
-    console.print(f"wrote {out}")
-
-
 @rig_app.command("check")
 def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")]) -> None:
     """Connect to every device of RIGFILE and print one status row per device."""
-    from shearlab.devices.connect import check_rig
-    from shearlab.orchestrator.rig_runtime import rig_endpoints
+    from shearlab.devices.connect import check_rig, rig_backend
     from shearlab.protocols.rig import load_rig
 
     rig = load_rig(rigfile)
-    with rig_endpoints(rig) as endpoints:
-        rows = check_rig(rig, endpoints)
+    with rig_backend(rig) as backend:
+        rows = check_rig(rig, backend)
     table = Table(title=f"rig {rig.name} ({rigfile})")
     for column in ("device", "identity", "state", "latency"):
         table.add_column(column)
@@ -98,7 +57,7 @@ def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")])
 def calibrate(
     rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")],
     planfile: Annotated[Path, typer.Argument(help="Calibration plan (TOML).")],
-    endpoints: Annotated[Optional[Path], typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
+    endpoints: Annotated[Path | None, typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
 ) -> None:
     """Indentation calibration: every cylinder of every batch in PLANFILE, one modulus per batch."""
     from shearlab.orchestrator.flows.calibration import calibration_flow
@@ -121,8 +80,8 @@ def calibrate(
 def acquire(
     rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")],
     planfile: Annotated[Path, typer.Argument(help="Campaign plan (TOML).")],
-    max_positions: Annotated[Optional[int], typer.Option(help="Stop after this many positions per block.")] = None,
-    endpoints: Annotated[Optional[Path], typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
+    max_positions: Annotated[int | None, typer.Option(help="Stop after this many positions per block.")] = None,
+    endpoints: Annotated[Path | None, typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
 ) -> None:
     """SWEI acquisition campaign (blocks or inclusion phantoms); rerun to resume."""
     from shearlab.orchestrator.flows.acquisition import campaign_flow
@@ -134,8 +93,8 @@ def acquire(
     with quiet_prefect():
         summary = campaign_flow(rig_path=rigfile, plan_path=planfile, max_positions=max_positions,
                                 endpoints=_read_endpoints(endpoints))
-    console.print(f"written {summary['written']}, failed {summary['failed']}, already present {summary['skipped']}")
-    for session in summary["sessions"]:
+    console.print(f"written {summary.written}, failed {summary.failed}, already present {summary.skipped}")
+    for session in summary.sessions:
         console.print(f"  {session}")
 
 
@@ -143,10 +102,10 @@ def acquire(
 def serve_flows(
     rig: Annotated[Path, typer.Option(help="Acquisition rig file (UR3, Nano43, scanner).")] = Path("rigs/twin.toml"),
     indentation_rig: Annotated[Path, typer.Option(help="Indentation rig file (hexapod, Nano17).")] = Path("rigs/twin_indentation.toml"),
-    calibration: Annotated[Optional[Path], typer.Option(help="Calibration plan.")] = Path("plans/calibration.toml"),
-    blocks: Annotated[Optional[Path], typer.Option(help="Block campaign plan.")] = Path("plans/blocks.toml"),
-    inclusions: Annotated[Optional[Path], typer.Option(help="Inclusion campaign plan.")] = Path("plans/inclusions.toml"),
-    training: Annotated[Optional[Path], typer.Option(help="Training plan.")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="Calibration plan.")] = Path("plans/calibration.toml"),
+    blocks: Annotated[Path | None, typer.Option(help="Block campaign plan.")] = Path("plans/blocks.toml"),
+    inclusions: Annotated[Path | None, typer.Option(help="Inclusion campaign plan.")] = Path("plans/inclusions.toml"),
+    training: Annotated[Path | None, typer.Option(help="Training plan.")] = None,
 ) -> None:
     """Register the deployments (calibration, block and inclusion campaigns, training) and serve
     them from this process, with the schedules of their plan files; Ctrl-C stops."""
@@ -199,19 +158,19 @@ def demo(
     console.print(f"report: {result['report']}")
 
 
-def _read_endpoints(path: Path | None) -> dict | None:
+def _read_endpoints(path: Path | None) -> Endpoints | None:
     """The endpoints JSON that ``shearlab twin serve --endpoints FILE`` wrote, or ``None``."""
-    import json
-
     if path is None:
         return None
     try:
-        return json.loads(path.read_text())
+        return Endpoints.model_validate_json(path.read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot read twin endpoints ({exc})") from None
 
 
 app.add_typer(dataset_app, name="dataset", help="HDF5 session files: info, check, export.")
+# The composition root names the twin: ``shearlab twin`` is the twin's own command line.
+app.add_typer(twin_app, name="twin")
 # ``shearlab train``, ``evaluate`` and ``predict`` are the training package's commands.
 app.registered_commands.extend(training_app.registered_commands)
 

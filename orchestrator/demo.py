@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shearlab.devices.connect import rig_backend
 from shearlab.devices.twin.world_config import load_world
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
 from shearlab.orchestrator.flows.training import training_flow
-from shearlab.orchestrator.rig_runtime import rig_endpoints
 from shearlab.protocols.plans import CalibrationBatch
 from shearlab.protocols.rig import load_rig
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, inclusion_pushes
@@ -125,7 +125,7 @@ def run_demo(out_dir: Path, scale: str = "quick", on_stage: Callable[[str], None
     stage = on_stage or (lambda name: None)
     stage("calibration")
     calibration_flow(rig_path=INDENTATION_RIG, plan_path=plans["calibration"])
-    with rig_endpoints(load_rig(ACQUISITION_RIG)) as endpoints:
+    with rig_backend(load_rig(ACQUISITION_RIG)) as endpoints:
         stage("blocks")
         campaign_flow(rig_path=ACQUISITION_RIG, plan_path=plans["blocks"], endpoints=endpoints)
         stage("inclusions")

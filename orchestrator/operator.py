@@ -1,6 +1,7 @@
-"""Operator steps ("place cylinder 3 of batch B1"): done by a person, or by the twin.
+"""Operator steps ("place cylinder 3 of batch B1"): done by a person, or by a stand-in.
 
-On a twin the control endpoint performs the step. On a real rig the flow pauses
+On a twin (its control endpoint) or in the simulation, the rig's ``StandIn`` performs the step. On a
+real rig the flow pauses
 (``pause_flow_run(wait_for_input=...)``) until the operator confirms in the Prefect UI, or, when the
 flow runs from an interactive terminal without a server, at a console prompt.
 """
@@ -11,7 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from shearlab.devices.twin.control import TwinControl
+from shearlab.devices.stand_in import StandIn
 from shearlab.protocols.phantoms import Cylinder
 
 
@@ -31,23 +32,23 @@ class Operator(Protocol):
         """A person checks something before the flow goes on (a protective stop, say)."""
 
 
-class TwinOperator:
-    """The twin's control endpoint plays the operator."""
+class StandInOperator:
+    """The twin or the simulation plays the operator."""
 
-    def __init__(self, control: TwinControl) -> None:
-        self.control = control
+    def __init__(self, stand_in: StandIn) -> None:
+        self.stand_in = stand_in
 
     def place_cylinder(self, cylinder: Cylinder) -> None:
-        self.control.call("place_cylinder", batch_id=cylinder.batch_id, concentration_pct=cylinder.concentration_pct, index=cylinder.index)
+        self.stand_in.place_cylinder(cylinder)
 
     def clear_indenter(self) -> None:
-        self.control.call("remove_cylinder")
+        self.stand_in.remove_cylinder()
 
     def confirm(self, message: str) -> None:
-        """On the twin nobody needs to look; the request is logged with the twin's state."""
+        """Nobody needs to look; the request is logged, naming who confirmed it."""
         from prefect import get_run_logger
 
-        get_run_logger().warning("operator check (confirmed by the twin): %s", message)
+        get_run_logger().warning("operator check (confirmed by the %s): %s", self.stand_in.name, message)
 
 
 class PrefectOperator:
@@ -72,5 +73,5 @@ class PrefectOperator:
         self._ask(message)
 
 
-def operator_for(control: TwinControl | None) -> Operator:
-    return TwinOperator(control) if control is not None else PrefectOperator()
+def operator_for(stand_in: StandIn | None) -> Operator:
+    return StandInOperator(stand_in) if stand_in is not None else PrefectOperator()

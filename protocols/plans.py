@@ -9,20 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from shearlab.protocols.config_files import load_toml_model
 from shearlab.protocols.phantoms import Inclusion
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImagingSpec, ProbeGeometry
+from shearlab.protocols.strict_model import StrictModel
 
 Positive = Annotated[float, Field(gt=0)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalibrationBatch(_Strict):
+class CalibrationBatch(StrictModel):
     batch_id: str
     concentration_pct: float
     cylinders: int = Field(default=8, ge=1)
@@ -30,7 +27,7 @@ class CalibrationBatch(_Strict):
     length_mm: Positive = 40.0
 
 
-class IndentationSettings(_Strict):
+class IndentationSettings(StrictModel):
     """SPEC §2: 0.01 mm/s, 200 Hz, stop at 2 N, fit over 2-7 % strain."""
 
     plate_speed_mm_s: Positive = 0.01
@@ -45,7 +42,7 @@ class IndentationSettings(_Strict):
     strain_range: tuple[float, float] = (0.02, 0.07)
 
 
-class CalibrationPlan(_Strict):
+class CalibrationPlan(StrictModel):
     name: str = "calibration"
     batches: tuple[CalibrationBatch, ...] = Field(min_length=1)
     indentation: IndentationSettings = IndentationSettings()
@@ -53,7 +50,7 @@ class CalibrationPlan(_Strict):
     cron: str | None = None
 
 
-class ContactSettings(_Strict):
+class ContactSettings(StrictModel):
     """Force-controlled probe contact (SPEC §2: a repeatable 0.2 N)."""
 
     target_force_n: Positive = 0.2
@@ -71,7 +68,7 @@ class ContactSettings(_Strict):
     timeout_s: Positive = 60.0
 
 
-class QcSettings(_Strict):
+class QcSettings(StrictModel):
     """Quality gate per sequence; a failure is re-acquired up to ``max_attempts`` times."""
 
     max_force_error_n: Positive = 0.05
@@ -81,7 +78,7 @@ class QcSettings(_Strict):
     max_attempts: int = Field(default=3, ge=1)
 
 
-class BlockTarget(_Strict):
+class BlockTarget(StrictModel):
     """A phantom as the lab knows it: where it stands and which batch it was cast from."""
 
     name: str
@@ -94,7 +91,7 @@ class BlockTarget(_Strict):
     positions_mm: tuple[tuple[float, float], ...] | None = None
 
 
-class CampaignPlan(_Strict):
+class CampaignPlan(StrictModel):
     name: str
     kind: Literal["block", "inclusion"] = "block"
     blocks: tuple[BlockTarget, ...] = Field(min_length=1)
@@ -121,7 +118,7 @@ class CampaignPlan(_Strict):
         return self
 
 
-class TrainingPlan(_Strict):
+class TrainingPlan(StrictModel):
     """Dataset -> model -> evaluation -> report (SPEC §2 "Learning"; paper values by default)."""
 
     name: str = "training"

@@ -5,6 +5,8 @@ robot's IP, the hexapod controller's address and the serial ports, and keeps the
 
 When a ``[twin]`` table is present, shearlab starts a twin process on ``twin.host`` and takes every
 device address that the file leaves out from the twin's endpoints; the clock follows the twin's speed.
+With a ``[sim]`` table and ``driver = "sim"`` for every device (``rigs/sim.toml``), the devices are
+simulated in process on the twin's models, on a virtual clock that moves only when someone waits.
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, model_validator
+from pydantic import Field, IPvAnyAddress, model_validator
 
 from shearlab.protocols.config_files import load_toml_model
+from shearlab.protocols.strict_model import StrictModel
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WorkspaceBox(_Strict):
+class WorkspaceBox(StrictModel):
     """Axis-aligned box in the robot base frame that the TCP must stay inside, metres."""
 
     min_m: tuple[float, float, float] = (-0.40, -0.40, 0.00)
@@ -39,7 +38,7 @@ class WorkspaceBox(_Strict):
         return all(lo <= v <= hi for v, lo, hi in zip(xyz_m, self.min_m, self.max_m, strict=True))
 
 
-class RobotLimits(_Strict):
+class RobotLimits(StrictModel):
     # The probe presses on gel at 0.2 N; 1 N already indents the softest gel by ~2 mm.
     max_contact_force_n: PositiveFloat = 1.0
     max_speed_m_s: PositiveFloat = 0.10
@@ -50,21 +49,21 @@ class RobotLimits(_Strict):
     watchdog_hz: PositiveFloat = 1.0
 
 
-class HexapodLimits(_Strict):
+class HexapodLimits(StrictModel):
     # The Nano17 saturates at 17 N in z; the protocol stops at 2 N.
     max_force_n: PositiveFloat = 2.5
     max_travel_mm: PositiveFloat = 20.0
     max_velocity_mm_s: PositiveFloat = 2.0
 
 
-class RobotConfig(_Strict):
-    driver: Literal["ur_rtde"] = "ur_rtde"
+class RobotConfig(StrictModel):
+    driver: Literal["ur_rtde", "sim"] = "ur_rtde"
     host: IPvAnyAddress | str | None = None
     limits: RobotLimits = RobotLimits()
 
 
-class HexapodConfig(_Strict):
-    driver: Literal["pi_gcs_tcp", "pi_gcs_serial"] = "pi_gcs_tcp"
+class HexapodConfig(StrictModel):
+    driver: Literal["pi_gcs_tcp", "pi_gcs_serial", "sim"] = "pi_gcs_tcp"
     host: str | None = None
     port: int = Field(default=50000, ge=1, le=65535)
     serial: str | None = None
@@ -72,21 +71,21 @@ class HexapodConfig(_Strict):
     limits: HexapodLimits = HexapodLimits()
 
 
-class ForceSensorConfig(_Strict):
-    driver: Literal["ati_serial"] = "ati_serial"
+class ForceSensorConfig(StrictModel):
+    driver: Literal["ati_serial", "sim"] = "ati_serial"
     sensor: Literal["nano17", "nano43"]
     serial: str | None = None
     baudrate: int = Field(default=115200, gt=0)
     averaging: int = Field(default=1, ge=1, le=16)
 
 
-class ScannerConfig(_Strict):
-    driver: Literal["scanner_bridge"] = "scanner_bridge"
+class ScannerConfig(StrictModel):
+    driver: Literal["scanner_bridge", "sim"] = "scanner_bridge"
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
 
 
-class TwinConfig(_Strict):
+class TwinConfig(StrictModel):
     """Start a digital twin on this loopback address and use it for every unaddressed device."""
 
     host: str = "127.0.0.5"
@@ -94,25 +93,49 @@ class TwinConfig(_Strict):
     world: Path | None = None
 
 
-class ClockConfig(_Strict):
-    kind: Literal["real", "twin"] = "real"
+class SimConfig(StrictModel):
+    """Simulate every device in process on the twin's models (``shearlab.devices.sim``)."""
+
+    world: Path | None = None
+    seed: int = 0
 
 
-class Rig(_Strict):
+class ClockConfig(StrictModel):
+    kind: Literal["real", "twin", "sim"] = "real"
+
+
+class Rig(StrictModel):
     name: str = "rig"
     clock: ClockConfig = ClockConfig()
     twin: TwinConfig | None = None
+    sim: SimConfig | None = None
     robot: RobotConfig = RobotConfig()
     hexapod: HexapodConfig = HexapodConfig()
     probe_ft: ForceSensorConfig = ForceSensorConfig(sensor="nano43")
     indenter_ft: ForceSensorConfig = ForceSensorConfig(sensor="nano17")
     scanner: ScannerConfig | None = None
 
+    def simulated(self) -> list[str]:
+        """The devices whose driver is ``sim``."""
+        configs = {"robot": self.robot, "hexapod": self.hexapod, "probe_ft": self.probe_ft,
+                   "indenter_ft": self.indenter_ft, "scanner": self.scanner}
+        return [name for name, config in configs.items() if config is not None and config.driver == "sim"]
+
     @model_validator(mode="after")
     def _addresses(self) -> Rig:
         if self.clock.kind == "twin" and self.twin is None:
             raise ValueError("clock.kind = 'twin' needs a [twin] table")
-        if self.twin is None:
+        if (self.clock.kind == "sim") != (self.sim is not None):
+            raise ValueError("a [sim] table and clock.kind = 'sim' go together")
+        simulated = self.simulated()
+        if self.sim is not None:
+            real = {"robot", "hexapod", "probe_ft", "indenter_ft", "scanner"} - set(simulated) - ({"scanner"} if self.scanner is None else set())
+            if self.twin is not None or real:
+                raise ValueError("with a [sim] table every device is simulated: set driver = 'sim' for "
+                                 + ", ".join(sorted(real) or ["every device"]) + " and drop [twin]")
+        elif simulated:
+            raise ValueError(f"driver = 'sim' ({', '.join(simulated)}) needs a [sim] table and clock.kind = 'sim'")
+        if self.twin is None and self.sim is None:
             missing = []
             if self.robot.host is None:
                 missing.append("robot.host")
@@ -124,7 +147,7 @@ class Rig(_Strict):
                 if getattr(self, name).serial is None:
                     missing.append(f"{name}.serial")
             if missing:
-                raise ValueError("without a [twin] table these addresses are required: " + ", ".join(missing))
+                raise ValueError("without a [twin] or [sim] table these addresses are required: " + ", ".join(missing))
         return self
 
 

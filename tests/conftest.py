@@ -1,14 +1,17 @@
-"""Shared fixtures: twin processes on their own loopback addresses, and a Prefect test harness."""
+"""Shared fixtures: loopback addresses, twin processes on them, rig and plan files, synthetic sessions,
+and a Prefect test harness."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from shearlab.devices.twin.process import TwinProcess, start_twin
+from shearlab.devices.connect import RigDevices
+from shearlab.devices.twin_client import TwinProcess, start_twin
 
 ROOT = Path(__file__).resolve().parents[1]
 # The ephemeral API's usage telemetry has no route out here and logs errors when it tries; set before
@@ -40,13 +43,25 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+# 127.0.0.0/8 is loopback: tests take addresses from 127.10.0.1 on, clear of the rigs' 127.0.0.x.
+_LOOPBACK_HOSTS = (f"127.10.{n // 250}.{n % 250 + 1}" for n in itertools.count())
+
+
+@pytest.fixture(scope="session")
+def loopback_host() -> Callable[[], str]:
+    """``loopback_host()`` returns a loopback address no other test of the session uses: a twin serves the
+    UR's fixed ports, so two twins (or a twin and a lingering socket of an earlier test) need two addresses."""
+    return lambda: next(_LOOPBACK_HOSTS)
+
+
 @pytest.fixture
-def twin_factory() -> Iterator:
-    """``twin_factory(host, speed=...)`` starts a twin process; all are stopped after the test."""
+def twin_factory(loopback_host: Callable[[], str]) -> Iterator[Callable[..., TwinProcess]]:
+    """``twin_factory(speed=..., world=...)`` starts a twin process on a fresh loopback address; all are
+    stopped after the test."""
     started: list[TwinProcess] = []
 
-    def make(host: str, *, speed: float = 10.0, world: Path | None = None) -> TwinProcess:
-        twin = start_twin(host, speed=speed, world=world)
+    def make(*, speed: float = 10.0, world: Path | None = None) -> TwinProcess:
+        twin = start_twin(loopback_host(), speed=speed, world=world)
         started.append(twin)
         return twin
 
@@ -67,6 +82,17 @@ def rig_file(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def sim_devices() -> Iterator[RigDevices]:
+    """Every device of ``rigs/sim.toml``, simulated in process; ``stand_in`` is the ``SimulatedRig``."""
+    from shearlab.devices.connect import open_devices, rig_backend
+    from shearlab.protocols.rig import load_rig
+
+    rig = load_rig(ROOT / "rigs" / "sim.toml")
+    with rig_backend(rig) as sim, open_devices(rig, sim, stand_in=sim) as devices:  # type: ignore[arg-type]
+        yield devices
 
 
 # Blocks of the default world and the calibrated moduli the tests label them with (kPa).

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shearlab.protocols.strict_model import StrictModel
 from shearlab.training.normalisation import Normalisation
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(StrictModel):
     """How to train: MSE, Adam 1e-4, batch 250, 250 epochs, lr halved every 50 epochs after epoch 150.
 
     ``normalisation='window'`` z-scores each window in the loop (paper); ``'sequence'`` expects
     the dataset to yield windows already normalised by their sequence's mean and std (dense-compatible).
     Augmentation is the dataset's job (``WindowDataset(augment=...)``, ``VolumeWindowDataset(augment=...)``).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = Field(default=250, ge=1)
     batch_size: int = Field(default=250, ge=1)

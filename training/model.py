@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
+
+from shearlab.protocols.strict_model import StrictModel
 
 # Frames of one sequence (SPEC §2); every window carries all of them.
 N_FRAMES = 35
@@ -36,10 +38,8 @@ N_FRAMES = 35
 _TIME_KERNEL = 3
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(StrictModel):
     """Every hyperparameter of a :class:`DenseNet3d`; serialised as JSON into checkpoints."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     stem_kernels_px: tuple[int, ...] = Field(default=(3, 3, 2), min_length=1)
     block_kernels_px: tuple[tuple[int, ...], ...] = ((3, 3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3))

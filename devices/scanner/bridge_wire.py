@@ -20,7 +20,9 @@ from enum import IntEnum
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StrictBool, ValidationError, model_validator
+from pydantic import Field, NonNegativeInt, StrictBool, ValidationError, model_validator
+
+from shearlab.protocols.strict_model import StrictModel
 
 MAGIC = b"SLSB"
 # The twin serves the bridge here; a lab's bridge may use any port (the rig file's scanner.port).
@@ -107,11 +109,7 @@ class ScanRefused(Exception):
         self.retry_after_s = retry_after_s
 
 
-class _Header(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ArraySpec(_Header):
+class ArraySpec(StrictModel):
     """One array block: little-endian dtype, C-order shape and its byte length."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -127,7 +125,7 @@ class ArraySpec(_Header):
         return self
 
 
-class MessageHeader(_Header):
+class MessageHeader(StrictModel):
     """Base of every message's JSON header: the message's fields plus the payload's array blocks."""
 
     arrays: tuple[ArraySpec, ...] = ()
@@ -178,7 +176,7 @@ class StatusRequest(MessageHeader):
     pass
 
 
-class ErrorInfo(_Header):
+class ErrorInfo(StrictModel):
     code: int
     name: str
     message: str

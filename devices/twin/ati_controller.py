@@ -41,10 +41,8 @@ characters), CR LF. The status word is a decimal unsigned 32-bit integer:
   dropped record as a jump of the counter by more than one; ``drop_records(n)`` consumes ``n``
   slots without sending them.
 
-Load model: ``wrench_fn()`` gives the true load at the current virtual time; per record the twin
-adds ``n`` independent Gaussian noise samples of ``noise_counts`` std (default: one count, the
-sensor's resolution), averages them, rounds to integer counts, clips at the calibration range and
-subtracts the stored bias.
+Load model: ``FTSensorModel`` (``ft_sensor_model.py``, shared with the in-process simulation): the
+true load from ``wrench_fn()`` plus averaged noise, in integer counts, clipped and biased.
 
 Streaming in virtual time: record ``k`` of a stream belongs to the slot ending at
 ``t0 + (k + 1) / sample_rate_hz`` on the virtual clock and is never sent before it. When the clock
@@ -71,7 +69,8 @@ from typing import TypeVar
 import numpy as np
 
 from shearlab.devices.clock import Clock
-from shearlab.devices.force.calibration import FTCalibration, calibration_for
+from shearlab.devices.force.calibration import FTCalibration
+from shearlab.devices.twin.ft_sensor_model import MAX_AVERAGING, FTSensorModel
 
 _T = TypeVar("_T")
 
@@ -81,7 +80,6 @@ STATUS_SATURATED = 0x0001
 # The counter lives in the upper half of the 32-bit status word; the lower half holds error flags.
 COUNTER_SHIFT = 16
 COUNTER_MODULO = 1 << 16
-MAX_AVERAGING = 16
 ALL_AXES = 0x3F
 # Records generated in one numpy call (about 3 KiB of lines): small enough that a stopped stream
 # drains at once, large enough that a twin running 1000x faster than the wall clock keeps up with
@@ -100,19 +98,14 @@ class ATISerialTwin:
 
     Parameters
     ----------
-    sensor
-        ``"nano17"`` or ``"nano43"``: selects counts per unit and ranges.
-    wrench_fn
-        Returns the true load in the sensor frame at the current virtual time: force (N), shape
-        (3,), and torque (N mm), shape (3,).
+    model
+        The sensor's measurement chain (load, noise, averaging, bias, record counter).
     clock
         Virtual clock shared with the rest of the twin.
     seed
-        Seed of the noise generator (and of ``inject_garbage``).
+        Seed of ``inject_garbage``'s bytes.
     sample_rate_hz
         Record rate of a ``QS`` stream, per virtual second.
-    noise_counts
-        Standard deviation of one raw noise sample, counts.
     link_path
         Optional path of a symbolic link kept pointing at the current pty, so that a driver finds
         the device at the same path after ``replug()`` (like a udev name for a USB adapter).
@@ -120,35 +113,23 @@ class ATISerialTwin:
 
     def __init__(
         self,
-        sensor: str,
-        wrench_fn: Callable[[], tuple[np.ndarray, np.ndarray]],
+        model: FTSensorModel,
         clock: Clock,
         *,
         seed: int = 0,
         sample_rate_hz: float = 200.0,
-        noise_counts: float = 1.0,
         link_path: str | Path | None = None,
     ) -> None:
         if not sample_rate_hz > 0:
             raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz!r}")
-        if not noise_counts >= 0:
-            raise ValueError(f"noise_counts must be >= 0, got {noise_counts!r}")
-        self.calibration: FTCalibration = calibration_for(sensor)
-        self._wrench_fn = wrench_fn
+        self.model = model
+        self.calibration: FTCalibration = model.calibration
         self._clock = clock
         self._sample_rate_hz = float(sample_rate_hz)
-        self._noise_counts = float(noise_counts)
         self._link_path = Path(link_path) if link_path is not None else None
-        self._rng = np.random.default_rng(seed)
         self._garbage_rng = np.random.default_rng([seed, 1])
-        self._counts_per_unit = self.calibration.counts_per_unit()
-        self._range_counts = self.calibration.range_counts()
 
-        self._averaging = 1
         self._axis_mask = ALL_AXES
-        self._bias_counts = np.zeros(6, dtype=np.int64)
-        self._counter = 0
-        self._skip = 0
         self._streaming = False
         self._stream_t0 = 0.0
         self._stream_slot = 0
@@ -235,13 +216,7 @@ class ATISerialTwin:
 
     def drop_records(self, n: int) -> None:
         """Lose the next ``n`` record slots: their counters are used, their records never sent."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-
-        def drop() -> None:
-            self._skip += n
-
-        self._call(drop)
+        self._call(lambda: self.model.drop_records(n))
 
     def set_responsive(self, responsive: bool) -> None:
         """``False``: stay plugged in but neither read nor send (a hung controller)."""
@@ -338,9 +313,7 @@ class ATISerialTwin:
         if n_slots <= 0:
             return
         self._stream_slot += n_slots
-        skipped = min(self._skip, n_slots)
-        self._skip -= skipped
-        self._counter += skipped
+        skipped = self.model.skip_dropped(n_slots)
         if n_slots > skipped:
             self._out.extend(self._records(n_slots - skipped))
 
@@ -381,8 +354,7 @@ class ATISerialTwin:
     def _apply(self, command: str, args: list[str]) -> str | None:
         """Execute one non-streaming command; return an error text or ``None``."""
         if command == "QR" and not args:
-            self._counter += self._skip
-            self._skip = 0
+            self.model.skip_dropped()
             self._out.extend(self._records(1))
             return None
         if command == "CD" and len(args) == 1:
@@ -395,15 +367,13 @@ class ATISerialTwin:
         if command == "SA" and len(args) == 1:
             if not (args[0].isdigit() and 1 <= int(args[0]) <= MAX_AVERAGING):
                 return "invalid argument"
-            self._averaging = int(args[0])
+            self.model.set_averaging(int(args[0]))
             return None
         if command == "SB" and not args:
-            self._bias_counts = np.zeros(6, dtype=np.int64)
-            counts, _ = self._sample_counts(1)
-            self._bias_counts = counts[0]
+            self.model.bias()
             return None
         if command == "SU" and not args:
-            self._bias_counts = np.zeros(6, dtype=np.int64)
+            self.model.unbias()
             return None
         if command == "CV" and len(args) == 1:
             try:
@@ -416,33 +386,13 @@ class ATISerialTwin:
             return None
         return "unknown command"
 
-    def _sample_counts(self, n_records: int) -> tuple[np.ndarray, np.ndarray]:
-        """Averaged, quantised, clipped and biased readings of the present load.
-
-        Returns
-        -------
-        counts
-            Shape (n_records, 6), int64, axes ``(Fx, Fy, Fz, Tx, Ty, Tz)``.
-        saturated
-            Shape (n_records,), bool: some axis was clipped at the range.
-        """
-        force_n, torque_nmm = self._wrench_fn()
-        load_counts = np.concatenate([np.asarray(force_n, float), np.asarray(torque_nmm, float)])
-        load_counts = load_counts * self._counts_per_unit
-        noise = self._rng.normal(0.0, self._noise_counts, size=(n_records, self._averaging, 6)).mean(axis=1)
-        raw = np.rint(load_counts + noise)
-        clipped = np.clip(raw, -self._range_counts, self._range_counts)
-        saturated = np.any(clipped != raw, axis=1)
-        return clipped.astype(np.int64) - self._bias_counts, saturated
-
     def _records(self, n_records: int) -> bytes:
         """The next ``n_records`` record lines, each with its own counter."""
-        counts, saturated = self._sample_counts(n_records)
+        counts, saturated, counters = self.model.next_records(n_records)
         axes = [axis for axis in range(6) if self._axis_mask >> axis & 1]
         lines = []
-        for row, flag in zip(counts[:, axes].tolist(), saturated.tolist(), strict=True):
-            self._counter += 1
-            status = ((self._counter % COUNTER_MODULO) << COUNTER_SHIFT) | (STATUS_SATURATED if flag else 0)
+        for row, flag, counter in zip(counts[:, axes].tolist(), saturated.tolist(), counters.tolist(), strict=True):
+            status = ((counter % COUNTER_MODULO) << COUNTER_SHIFT) | (STATUS_SATURATED if flag else 0)
             lines.append(f"{status}," + ",".join(f"{c:6d}" for c in row) + "\r\n")
         return "".join(lines).encode("ascii")
 

@@ -1,33 +1,22 @@
-"""The twin's control endpoint: operator steps and fault injection, for tests and for flows that
-run against the twin.
+"""The twin's control endpoint, server side: operator steps, the world's state and fault injection.
 
-Wire: TCP, one JSON object per line each way. A request is ``{"op": NAME, ...arguments}``; the reply
-is ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": MESSAGE}``. Operations are registered
-by the twin process (``serve.py``) as plain functions taking keyword arguments.
+The wire (JSON lines) and its client are in ``shearlab.devices.twin_client.control``. Operations are
+registered by the twin process (``serve.py``) as plain functions taking keyword arguments.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import socketserver
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
+
+from shearlab.devices.twin_client.control import ControlRequest
 
 Operation = Callable[..., Any]
-
-
-class ControlRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    op: str
-
-
-class ControlError(RuntimeError):
-    """The twin refused or failed a control request."""
 
 
 class ControlServer:
@@ -71,33 +60,3 @@ def _dispatch(operations: dict[str, Operation], line: bytes) -> dict[str, Any]:
         return {"ok": True, "result": op(**(request.model_extra or {}))}
     except (TypeError, ValueError, KeyError) as exc:
         return {"ok": False, "error": f"{request.op}: {exc}"}
-
-
-class TwinControl:
-    """Client of the control endpoint."""
-
-    def __init__(self, host: str, port: int, *, timeout_s: float = 10.0) -> None:
-        self.address = (host, port)
-        self._sock = socket.create_connection(self.address, timeout=timeout_s)
-        self._file = self._sock.makefile("rwb")
-
-    def call(self, op: str, **arguments: Any) -> Any:
-        self._file.write(json.dumps({"op": op, **arguments}).encode() + b"\n")
-        self._file.flush()
-        line = self._file.readline()
-        if not line:
-            raise ControlError(f"twin control at {self.address[0]}:{self.address[1]} closed the connection")
-        reply = json.loads(line)
-        if not reply["ok"]:
-            raise ControlError(reply["error"])
-        return reply["result"]
-
-    def close(self) -> None:
-        self._file.close()
-        self._sock.close()
-
-    def __enter__(self) -> TwinControl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,27 +1,21 @@
 """The scanner twin's bridge server: the scanner side of ``devices/scanner/WIRE.md``.
 
-It keeps the scanner's state (loaded sequence, latched fault, push history for the duty-cycle limit)
-and delegates image formation to ``acquire_fn``, supplied by the world: it images what lies under the
-probe and may raise ``ScanRefused`` (e.g. no acoustic contact).
+It frames and parses the bridge's messages; the scanner's state (loaded sequence, latched fault, push
+duty limits) and its image formation live in a ``ScannerModel``, which the in-process simulation
+shares.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from pydantic_core import PydanticSerializationError
 
-from shearlab.devices.clock import Clock
-from shearlab.devices.interfaces import ScannerIdentity, ScanResult
+from shearlab.devices.interfaces import ScanResult
 from shearlab.devices.scanner.bridge_wire import (
     MAX_PAYLOAD_BYTES,
     MAX_REQUEST_PAYLOAD_BYTES,
@@ -47,20 +41,9 @@ from shearlab.devices.scanner.bridge_wire import (
     recv_frame,
     send_frame,
 )
+from shearlab.devices.twin.scanner_model import ScannerModel
 from shearlab.protocols.sequences import SequenceSpec
 
-_log = logging.getLogger(__name__)
-
-AcquireFn = Callable[[SequenceSpec, bool], ScanResult]
-
-TWIN_IDENTITY = ScannerIdentity(
-    vendor="Cephasonics",
-    model="Cicada 128 (digital twin)",
-    serial="TWIN-0001",
-    firmware="shearlab-twin-1",
-    n_channels=128,
-    protocol_version=PROTOCOL_VERSION,
-)
 # Once a frame's prefix has arrived the rest follows at link speed; a peer silent this long (virtual
 # seconds) mid-frame has died, and the frame is dropped with the connection.
 FRAME_TIMEOUT_S = 10.0
@@ -73,103 +56,24 @@ _REQUEST_LOG_LENGTH = 1000
 # After a framing error the peer's remaining input is drained (bounded) before closing; see _hang_up.
 _DRAIN_S = 1.0
 _DRAIN_MAX_BYTES = 1 << 20
-# Grid arrays (times and coordinates) travel with the IQ; keep room for them under the payload limit.
-_GRID_ALLOWANCE_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class DutyLimits:
-    """Push duty limits, virtual seconds (ours: the paper gives none).
-
-    A push heats the 11-element aperture; the scanner refuses a push sooner than
-    ``min_push_interval_s`` after the previous one, or one that would take the push on-time over the
-    last ``window_s`` above ``max_duty_cycle``. The paper's push (2000 cycles, 267 us) once a second is
-    a duty of 2.7e-4; the 10000-cycle maximum (1.33 ms) once a second exceeds 1e-3 and is refused.
-    """
-
-    min_push_interval_s: float = 1.0
-    max_duty_cycle: float = 1e-3
-    window_s: float = 10.0
-
-
-def scan_result_for(
-    sequence: SequenceSpec,
-    iq: np.ndarray,
-    *,
-    push_start_s: float,
-    pushed: bool = True,
-    metadata: Mapping[str, Any] | None = None,
-) -> ScanResult:
-    """A ``ScanResult`` for ``iq`` with the grid, frame times and push facts ``sequence`` defines.
-
-    Parameters
-    ----------
-    iq
-        Complex, shape ``(1 + n_frames, n_depth, n_lateral)``; frame 0 is the pre-push reference.
-    push_start_s
-        Scanner clock at the push start, virtual seconds.
-
-    Frame times are ``ImageGrid.frame_times_s`` (relative to the push start); the reference frame is
-    taken one frame period before the push.
-    """
-    grid = sequence.grid
-    reference_s = -1.0 / sequence.imaging.frame_rate_hz
-    return ScanResult(
-        iq=np.asarray(iq, dtype=np.complex64),
-        frame_times_s=np.concatenate([[reference_s], grid.frame_times_s]),
-        depth_m=grid.depth_m,
-        lateral_m=grid.lateral_m,
-        push_start_s=float(push_start_s),
-        push_duration_s=sequence.push.duration_s(sequence.probe) if pushed else 0.0,
-        push_voltage_v=sequence.push.voltage_v if pushed else 0.0,
-        pushed=pushed,
-        metadata=dict(metadata or {}),
-    )
-
-
-def sequence_id_for(sequence: SequenceSpec) -> str:
-    """A content id: configuring the same sequence twice gives the same id."""
-    return hashlib.sha256(sequence.model_dump_json().encode("utf-8")).hexdigest()[:12]
 
 
 class ScannerBridgeTwin:
     """Serves the scanner bridge protocol on ``host:port`` (0: any free port, read back from ``.port``).
 
-    One daemon thread accepts, one per client serves; the scanner state is shared by all clients, as on
-    the one real scanner. FIRE and CONFIGURE are serialised (one acquisition at a time); STATUS answers
-    while a FIRE runs and then reports ``firing``.
+    One daemon thread accepts, one per client serves; the scanner (``scanner``) is shared by all clients,
+    as the one real scanner is.
 
     Every well-framed request is recorded in ``requests`` (type, header without ``arrays``), so tests
     can assert the exact conversation.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        acquire_fn: AcquireFn,
-        clock: Clock,
-        *,
-        identity: ScannerIdentity = TWIN_IDENTITY,
-        duty: DutyLimits = DutyLimits(),
-        temperature_c: float | None = 25.0,
-    ) -> None:
+    def __init__(self, host: str, port: int, scanner: ScannerModel) -> None:
         self.host = host
         self._requested_port = port
-        self._acquire = acquire_fn
-        self._clock = clock
-        self.identity = identity
-        self.duty = duty
-        self._temperature_c = temperature_c
+        self.scanner = scanner
+        self._clock = scanner.clock
         self._lock = threading.Lock()
-        self._fire_lock = threading.Lock()
-        self._sequence: SequenceSpec | None = None
-        self._sequence_id: str | None = None
-        self._state = "idle"
-        self._last_error: ErrorInfo | None = None
-        self._pending_fault: str | None = None
-        self._pushes: deque[tuple[float, float]] = deque()
-        self._push_count = 0
         self._requests: deque[tuple[MessageType, dict[str, Any]]] = deque(maxlen=_REQUEST_LOG_LENGTH)
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -226,11 +130,6 @@ class ScannerBridgeTwin:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def inject_fault(self, message: str) -> None:
-        """The next FIRE answers HARDWARE_FAULT with ``message``; the fault latches until CONFIGURE."""
-        with self._lock:
-            self._pending_fault = message
 
     def drop_connection(self) -> None:
         """Cut every client connection, as a pulled cable would; the server keeps listening."""
@@ -316,8 +215,7 @@ class ScannerBridgeTwin:
             return
 
     def _send_error(self, conn: socket.socket, request_id: int, refusal: ScanRefused) -> None:
-        with self._lock:
-            self._last_error = ErrorInfo(code=int(refusal.code), name=refusal.code.name, message=refusal.message)
+        self.scanner.record_error(refusal.code, refusal.message)
         try:
             send_frame(
                 conn, MessageType.ERROR, request_id, error_header(refusal.code, refusal.message, retry_after_s=refusal.retry_after_s)
@@ -337,7 +235,7 @@ class ScannerBridgeTwin:
         return self._fire(frame.header.sequence_id, frame.header.push)
 
     def _identity(self) -> IdentityReply:
-        i = self.identity
+        i, duty = self.scanner.identity, self.scanner.duty
         return IdentityReply(
             vendor=i.vendor,
             model=i.model,
@@ -346,25 +244,26 @@ class ScannerBridgeTwin:
             n_channels=i.n_channels,
             protocol_version=PROTOCOL_VERSION,
             max_payload_bytes=MAX_PAYLOAD_BYTES,
-            min_push_interval_s=self.duty.min_push_interval_s,
-            max_duty_cycle=self.duty.max_duty_cycle,
-            duty_window_s=self.duty.window_s,
+            min_push_interval_s=duty.min_push_interval_s,
+            max_duty_cycle=duty.max_duty_cycle,
+            duty_window_s=duty.window_s,
         )
 
     def _state_reply(self) -> StateReply:
-        with self._lock:
-            now = self._clock.now()
-            duration = self._push_duration_s(self._sequence)
-            return StateReply(
-                state=self._state,
-                sequence_id=self._sequence_id,
-                last_error=self._last_error,
-                temperature_c=self._temperature_c,
-                duty_cycle=self._on_time_s(now) / self.duty.window_s,
-                push_ready_in_s=self._push_wait_s(now, duration),
-                pushes=self._push_count,
-                clock_s=now,
-            )
+        state = self.scanner.state()
+        error = None
+        if state.last_error_code is not None:
+            error = ErrorInfo(code=state.last_error_code, name=ErrorCode(state.last_error_code).name, message=state.last_error or "")
+        return StateReply(
+            state=state.state,
+            sequence_id=state.sequence_id,
+            last_error=error,
+            temperature_c=state.temperature_c,
+            duty_cycle=state.duty_cycle,
+            push_ready_in_s=state.push_ready_in_s,
+            pushes=state.pushes,
+            clock_s=self._clock.now(),
+        )
 
     def _configure(self, raw: dict[str, Any]) -> ConfiguredReply:
         try:
@@ -373,126 +272,26 @@ class ScannerBridgeTwin:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ScanRefused(ErrorCode.INVALID_SEQUENCE, f"sequence does not validate: {where}: {first['msg']}") from exc
-        problem = self._infeasible(sequence)
-        if problem:
-            raise ScanRefused(ErrorCode.INVALID_SEQUENCE, problem)
-        sequence_id = sequence_id_for(sequence)
-        with self._fire_lock, self._lock:
-            self._sequence, self._sequence_id = sequence, sequence_id
-            self._state = "configured"
+        sequence_id = self.scanner.configure(sequence)
         im = sequence.imaging
         return ConfiguredReply(sequence_id=sequence_id, iq_shape=(1 + im.n_frames, im.n_depth, im.n_lateral))
 
-    def _infeasible(self, sequence: SequenceSpec) -> str | None:
-        probe, push, im = sequence.probe, sequence.push, sequence.imaging
-        if probe.n_elements > self.identity.n_channels:
-            return f"probe has {probe.n_elements} elements but the scanner has {self.identity.n_channels} channels"
-        if push.n_elements > probe.n_elements:
-            return f"push uses {push.n_elements} elements of a {probe.n_elements}-element probe"
-        half_push_mm = push.n_elements * probe.pitch_mm / 2
-        if abs(push.lateral_mm) + half_push_mm > probe.aperture_mm / 2 + 1e-9:
-            return f"push at {push.lateral_mm} mm with {push.n_elements} elements leaves the {probe.aperture_mm:.2f} mm aperture"
-        duty_budget_s = self.duty.max_duty_cycle * self.duty.window_s
-        if push.duration_s(probe) > duty_budget_s:
-            return f"one push of {push.duration_s(probe) * 1e3:.3f} ms exceeds the duty budget of {duty_budget_s * 1e3:.3f} ms per {self.duty.window_s} s"
-        iq_bytes = (1 + im.n_frames) * im.n_depth * im.n_lateral * np.dtype(np.complex64).itemsize
-        if iq_bytes + _GRID_ALLOWANCE_BYTES > MAX_PAYLOAD_BYTES:
-            return f"IQ of {iq_bytes} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte message limit"
-        return None
-
     def _fire(self, sequence_id: str, push: bool) -> tuple[ScanReply, dict[str, np.ndarray]]:
-        with self._fire_lock:
-            with self._lock:
-                sequence = self._check_fire(sequence_id, push)
-                previous_state, self._state = self._state, "firing"
-            push_start_s = self._clock.now()
-            try:
-                result = self._acquire(sequence, push)
-                reply, arrays = _scan_reply(sequence, replace(result, sequence_id=sequence_id))
-            except ScanRefused:
-                with self._lock:
-                    self._state = previous_state
-                raise
-            except Exception as exc:
-                _log.exception("scanner twin acquisition failed")
-                with self._lock:
-                    self._state = "fault"
-                raise ScanRefused(ErrorCode.HARDWARE_FAULT, f"acquisition failed: {exc}") from exc
-            with self._lock:
-                if result.pushed:
-                    self._pushes.append((push_start_s, result.push_duration_s))
-                    self._push_count += 1
-                self._state = "configured"
-        return reply, arrays
-
-    def _check_fire(self, sequence_id: str, push: bool) -> SequenceSpec:
-        """Refusals that need no acquisition, in the order a scanner checks them; holds ``_lock``."""
-        if self._sequence is None:
-            raise ScanRefused(ErrorCode.NOT_CONFIGURED, "no sequence loaded: CONFIGURE first")
-        if sequence_id != self._sequence_id:
-            raise ScanRefused(
-                ErrorCode.NOT_CONFIGURED, f"sequence {sequence_id} is not loaded (loaded: {self._sequence_id}): CONFIGURE it again"
-            )
-        if self._pending_fault is not None:
-            message, self._pending_fault = self._pending_fault, None
-            self._state = "fault"
-            raise ScanRefused(ErrorCode.HARDWARE_FAULT, message)
-        if self._state == "fault":
-            raise ScanRefused(ErrorCode.HARDWARE_FAULT, "fault latched: CONFIGURE again to re-arm")
-        if push:
-            now = self._clock.now()
-            wait_s = self._push_wait_s(now, self._push_duration_s(self._sequence))
-            if wait_s > 0:
-                raise ScanRefused(
-                    ErrorCode.DUTY_LIMIT,
-                    f"push refused by the duty-cycle limit (>= {self.duty.min_push_interval_s} s apart, "
-                    f"duty <= {self.duty.max_duty_cycle} over {self.duty.window_s} s): retry in {wait_s:.3f} s",
-                    retry_after_s=wait_s,
-                )
-        return self._sequence
-
-    @staticmethod
-    def _push_duration_s(sequence: SequenceSpec | None) -> float:
-        return 0.0 if sequence is None else sequence.push.duration_s(sequence.probe)
-
-    def _on_time_s(self, now: float) -> float:
-        while self._pushes and self._pushes[0][0] <= now - self.duty.window_s:
-            self._pushes.popleft()
-        return sum(duration for _, duration in self._pushes)
-
-    def _push_wait_s(self, now: float, duration_s: float) -> float:
-        """Virtual seconds until a push of ``duration_s`` passes both duty limits; holds ``_lock``."""
-        if not self._pushes:
-            return 0.0
-        wait_s = self._pushes[-1][0] + self.duty.min_push_interval_s - now
-        budget_s = self.duty.max_duty_cycle * self.duty.window_s - duration_s
-        on_time_s = self._on_time_s(now)
-        for start_s, push_s in self._pushes:
-            if on_time_s <= budget_s:
-                break
-            on_time_s -= push_s
-            wait_s = max(wait_s, start_s + self.duty.window_s - now)
-        return max(0.0, wait_s)
+        result = self.scanner.fire(sequence_id, push)
+        return _scan_reply(result), _scan_arrays(result)
 
 
-def _scan_reply(sequence: SequenceSpec, result: ScanResult) -> tuple[ScanReply, dict[str, np.ndarray]]:
-    im = sequence.imaging
-    expected = {
-        "iq": (1 + im.n_frames, im.n_depth, im.n_lateral),
-        "frame_times_s": (1 + im.n_frames,),
-        "depth_m": (im.n_depth,),
-        "lateral_m": (im.n_lateral,),
-    }
-    arrays = {
+def _scan_arrays(result: ScanResult) -> dict[str, np.ndarray]:
+    return {
         "iq": np.ascontiguousarray(result.iq, dtype="<c8"),
         "frame_times_s": np.ascontiguousarray(result.frame_times_s, dtype="<f8"),
         "depth_m": np.ascontiguousarray(result.depth_m, dtype="<f8"),
         "lateral_m": np.ascontiguousarray(result.lateral_m, dtype="<f8"),
     }
-    for name, shape in expected.items():
-        if arrays[name].shape != shape:
-            raise ValueError(f"acquisition returned {name} of shape {arrays[name].shape}, the sequence needs {shape}")
-    reply = ScanReply(
+
+
+def _scan_reply(result: ScanResult) -> ScanReply:
+    return ScanReply(
         sequence_id=result.sequence_id,
         pushed=bool(result.pushed),
         push_start_s=float(result.push_start_s),
@@ -500,11 +299,6 @@ def _scan_reply(sequence: SequenceSpec, result: ScanResult) -> tuple[ScanReply, 
         push_voltage_v=float(result.push_voltage_v),
         metadata=result.metadata,
     )
-    try:
-        reply.model_dump_json()
-    except PydanticSerializationError as exc:
-        raise ValueError(f"acquisition metadata is not JSON-serialisable: {exc}") from exc
-    return reply, arrays
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -514,4 +308,4 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
-__all__ = ["TWIN_IDENTITY", "AcquireFn", "DutyLimits", "ScannerBridgeTwin", "scan_result_for", "sequence_id_for"]
+__all__ = ["ScannerBridgeTwin"]

@@ -11,9 +11,9 @@ dies.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from prefect import flow, get_run_logger, task
@@ -22,22 +22,47 @@ from prefect.cache_policies import NO_CACHE
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
-from shearlab.devices.connect import RigDevices, open_devices, release_protective_stop, twin_control
+from shearlab.devices.connect import RigDevices, open_devices, release_protective_stop, rig_backend, stand_in_for
+from shearlab.devices.endpoints import Endpoints
+from shearlab.devices.interfaces import DeviceName
 from shearlab.orchestrator.calibration_records import load_record
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
-from shearlab.orchestrator.rig_runtime import rig_endpoints
 from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
 from shearlab.protocols.positions import probe_positions_mm
 from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
+from shearlab.protocols.strict_model import StrictModel
 
-ACQUISITION_DEVICES = ("robot", "probe_ft", "scanner")
+ACQUISITION_DEVICES: tuple[DeviceName, ...] = ("robot", "probe_ft", "scanner")
 # Rotation vector of a probe pointing straight down.
 PROBE_DOWN = (np.pi, 0.0, 0.0)
+
+
+@dataclass
+class Counts:
+    """Sequences of one position (or a whole campaign): written, recorded as failed, already present."""
+
+    written: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.written += other.written
+        self.failed += other.failed
+        self.skipped += other.skipped
+
+
+class CampaignSummary(StrictModel):
+    """What a campaign run did, and the session files it wrote to."""
+
+    sessions: list[str]
+    written: int
+    failed: int
+    skipped: int
 
 
 def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
@@ -64,11 +89,11 @@ def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
 @task(name="acquire-position", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
-                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> dict[str, int]:
+                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> Counts:
     """Contact, then every push of this position that the session does not hold yet; lift."""
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
-    counts = {"written": 0, "failed": 0, "skipped": len(plan.push_lateral_mm) - len(pending)}
+    counts = Counts(skipped=len(plan.push_lateral_mm) - len(pending))
     if not pending:
         return counts
     robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
@@ -92,12 +117,15 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 push_lateral_mm=lateral_mm, probe_pose=contact.pose,
                 displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
                 contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
-                acquired_at=datetime.now(timezone.utc).isoformat(),
+                acquired_at=datetime.now(UTC).isoformat(),
                 qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
                 label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
                 attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
             ))
-            counts["failed" if failed else "written"] += 1
+            if failed:
+                counts.failed += 1
+            else:
+                counts.written += 1
     finally:
         lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
     return counts
@@ -113,29 +141,28 @@ def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
 
 
 @flow(name="swei-campaign", log_prints=True)
-def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | None = None,
-                  max_positions: int | None = None) -> dict[str, Any]:
-    """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign."""
+def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None,
+                  max_positions: int | None = None) -> CampaignSummary:
+    """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
+
+    ``endpoints``: a running twin to use; without, the rig file says what to bring up (a twin process, the
+    in-process simulation) or which hardware to connect to.
+    """
     logger = get_run_logger()
     rig = load_rig(rig_path)
     plan = load_campaign_plan(plan_path)
     labels = {block.name: block_label(plan, block) for block in plan.blocks}
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
-    totals = {"written": 0, "failed": 0, "skipped": 0}
-    sessions = []
+    totals = Counts()
+    sessions: list[str] = []
     progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
     steps = len(plan.blocks) * n_positions
     step = 0
-    with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ACQUISITION_DEVICES):
+    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in:
         # The controller will not run the control script in a protective stop: the robot cannot
         # even be connected before the stop is unlocked.
-        control = twin_control(ep)
-        try:
-            release_protective_stop(rig, ep, confirm=operator_for(control).confirm)
-        finally:
-            if control is not None:
-                control.close()
-        with open_devices(rig, ep, ACQUISITION_DEVICES) as devices:
+        release_protective_stop(rig, backend, confirm=operator_for(stand_in).confirm)
+        with open_devices(rig, backend, ACQUISITION_DEVICES, stand_in=stand_in) as devices:
             top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
             clear_z = top + plan.contact.lift_clearance_mm * 1e-3
             devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
@@ -147,9 +174,7 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | N
                     positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
                     with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
                         for index in range(min(n_positions, len(positions))):
-                            counts = acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name])
-                            for k, v in counts.items():
-                                totals[k] += v
+                            totals.add(acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name]))
                             step += 1
                             update_progress_artifact(progress, progress=100.0 * step / steps)
                     logger.info("block %s: session %s", block.name, path)
@@ -157,12 +182,12 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | N
                 safe_state(devices, clearance_z_m=clear_z)
     create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, totals, sessions),
                              description=f"SWEI campaign {plan.name}")
-    return {"sessions": sessions, **totals}
+    return CampaignSummary(sessions=sessions, written=totals.written, failed=totals.failed, skipped=totals.skipped)
 
 
-def _summary(plan: CampaignPlan, totals: dict[str, int], sessions: list[str]) -> str:
-    lines = [f"## Campaign {plan.name}", "", f"- sequences written: {totals['written']}",
-             f"- recorded as failed after {plan.qc.max_attempts} attempts: {totals['failed']}",
-             f"- already present (resumed): {totals['skipped']}", "", "Sessions:"]
+def _summary(plan: CampaignPlan, totals: Counts, sessions: list[str]) -> str:
+    lines = [f"## Campaign {plan.name}", "", f"- sequences written: {totals.written}",
+             f"- recorded as failed after {plan.qc.max_attempts} attempts: {totals.failed}",
+             f"- already present (resumed): {totals.skipped}", "", "Sessions:"]
     lines += [f"- `{s}`" for s in sessions]
     return "\n".join(lines)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from prefect import flow, get_run_logger, task
@@ -19,14 +18,14 @@ from prefect.cache_policies import NO_CACHE
 from shearlab.datasets.reader import SessionReader
 from shearlab.datasets.records import CalibrationFit, IndentationRecord, SessionInfo
 from shearlab.datasets.writer import SessionWriter
-from shearlab.devices.connect import open_devices
+from shearlab.devices.connect import RigDevices, open_devices, rig_backend, stand_in_for
+from shearlab.devices.endpoints import Endpoints
 from shearlab.orchestrator.calibration_records import save_record
 from shearlab.orchestrator.figures import stress_strain_figure
 from shearlab.orchestrator.locks import hold_devices
-from shearlab.orchestrator.operator import operator_for
+from shearlab.orchestrator.operator import Operator, operator_for
 from shearlab.orchestrator.procedures.indentation import indent
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
-from shearlab.orchestrator.rig_runtime import rig_endpoints
 from shearlab.protocols.phantoms import Cylinder
 from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan, load_calibration_plan
 from shearlab.protocols.rig import Rig, load_rig
@@ -35,7 +34,7 @@ from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
 
 @task(name="indent-cylinder", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
-def indent_cylinder(devices: Any, operator: Any, cylinder: Cylinder, plan: CalibrationPlan, writer: SessionWriter) -> str:
+def indent_cylinder(devices: RigDevices, operator: Operator, cylinder: Cylinder, plan: CalibrationPlan, writer: SessionWriter) -> str:
     """Operator places the cylinder; one indentation; the raw log goes to the session file."""
     operator.place_cylinder(cylinder)
     started = datetime.now(timezone.utc).isoformat()
@@ -94,15 +93,15 @@ def session_path(plan: CalibrationPlan, batch: CalibrationBatch) -> Path:
 
 
 @flow(name="indentation-calibration", log_prints=True)
-def calibration_flow(rig_path: Path, plan_path: Path, endpoints: dict[str, Any] | None = None) -> list[CalibrationFit]:
+def calibration_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None) -> list[CalibrationFit]:
     """Indent every cylinder of every batch in the plan and fit one modulus per batch."""
     logger = get_run_logger()
     rig = load_rig(rig_path)
     plan = load_calibration_plan(plan_path)
     records: list[CalibrationFit] = []
-    with rig_endpoints(rig, endpoints) as ep, hold_devices(rig, ("hexapod", "indenter_ft")), \
-            open_devices(rig, ep, ("hexapod", "indenter_ft")) as devices:
-        operator = operator_for(devices.control)
+    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ("hexapod", "indenter_ft")), \
+            stand_in_for(backend) as stand_in, open_devices(rig, backend, ("hexapod", "indenter_ft"), stand_in=stand_in) as devices:
+        operator = operator_for(devices.stand_in)
         try:
             for batch in plan.batches:
                 path = session_path(plan, batch)

@@ -2,8 +2,10 @@
 
 The robot holds the probe still during the shot; its watchdog is kicked from this thread while the
 scanner's reply is awaited in a worker thread, so a long transfer never looks like a dead controller.
-A shot the scanner refuses (a hardware fault, the duty-cycle limit) is a failed attempt like one that
-fails the quality gate: the next attempt's CONFIGURE re-arms a latched fault.
+A shot waits for the scanner's push duty limit first: on a fast machine the processing between two
+pushes takes less than the minimum push interval. A shot the scanner still refuses (a hardware fault,
+another client's push) is a failed attempt like one that fails the quality gate: the next attempt's
+CONFIGURE re-arms a latched fault.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def acquire_sequence(
     duty-cycle refusal); every other device error propagates.
     """
     scanner.configure(sequence)
+    clock.sleep(scanner.read_state().push_ready_in_s)
     t0 = clock.now()
     force_before = contact_force_n(probe_ft)
     t1 = clock.now()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 import serial
+from device_contract import check_force_sensor
 from scipy.stats import norm
 
 from shearlab.devices.clock import Clock
@@ -30,8 +32,8 @@ from shearlab.devices.force import (
     ATISerialSensor,
     calibration_for,
 )
-from shearlab.devices.interfaces import ForceSensor
 from shearlab.devices.twin.ati_controller import ATISerialTwin
+from shearlab.devices.twin.ft_sensor_model import FTSensorModel
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -68,11 +70,13 @@ def make_bench() -> Iterator[Callable[..., Bench]]:
         force_n: tuple[float, float, float] = (0.0, 0.0, 0.0),
         torque_nmm: tuple[float, float, float] = (0.0, 0.0, 0.0),
         speed: float = 5.0,
-        **twin_options: object,
+        noise_counts: float = 1.0,
+        link_path: Path | None = None,
     ) -> Bench:
         clock = Clock(speed=speed)
         load = Load(np.array(force_n, float), np.array(torque_nmm, float))
-        twin = ATISerialTwin(sensor, load, clock, seed=7, sample_rate_hz=RATE_HZ, **twin_options)
+        model = FTSensorModel(sensor, load, seed=7, noise_counts=noise_counts)
+        twin = ATISerialTwin(model, clock, seed=7, sample_rate_hz=RATE_HZ, link_path=link_path)
         twin.start()
         driver = ATISerialSensor(twin.device_path, sensor=sensor, clock=clock, name=NAME)
         opened.append((twin, driver))
@@ -113,7 +117,11 @@ def test_configure_sends_the_exact_frames(bench: Bench) -> None:
     bench.sensor.configure(averaging=4)
     # The leading CR is connect() resynchronising on the prompt.
     assert bench.twin.received == b"\rCD A\rCD R\rCV 3F\rSA 4\r"
-    assert isinstance(bench.sensor, ForceSensor)
+
+
+def test_driver_keeps_the_force_sensor_contract(make_bench: Callable[..., Bench]) -> None:
+    bench = make_bench(force_n=(0.0, 0.0, 1.25))
+    check_force_sensor(bench.sensor, np.array([0.0, 0.0, 1.25]), resolution_n=1 / 320)
 
 
 @pytest.mark.parametrize("averaging", [0, 17, -1, 2.5, True, "4"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -18,11 +18,11 @@ from pipython import GCSError as PIGCSError
 from pipython.pidevice.gcscommands import GCSCommands
 from pipython.pidevice.gcsmessages import GCSMessages
 from pipython.pidevice.interfaces.pisocket import PISocket
+from device_contract import check_hexapod
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceTimeoutError, SafetyLimitError
 from shearlab.devices.hexapod import GCSError, PIHexapod
-from shearlab.devices.interfaces import Hexapod
 from shearlab.devices.twin.gcs_server import GCSServer
 from shearlab.devices.twin.hexapod_model import AXES, HexapodModel
 from shearlab.protocols.rig import HexapodLimits
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.timeout(30)
 SPEED = 10.0
 REFERENCE_S = 0.5
 LIMITS = HexapodLimits(max_travel_mm=20.0, max_velocity_mm_s=5.0)
-HOST = "127.0.0.31"
 
 
 @dataclass
@@ -52,9 +51,9 @@ class Rig:
 
 
 @pytest.fixture(params=["tcp", "pty"])
-def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
+def rig(request: pytest.FixtureRequest, loopback_host: Callable[[], str]) -> Iterator[Rig]:
     model = HexapodModel(Clock(speed=SPEED), reference_duration_s=REFERENCE_S)
-    server = GCSServer.tcp(HOST, 0, model) if request.param == "tcp" else GCSServer.pty(model)
+    server = GCSServer.tcp(loopback_host(), 0, model) if request.param == "tcp" else GCSServer.pty(model)
     server.start()
     yield Rig(server, model, Clock(speed=SPEED), request.param)
     server.close()
@@ -78,26 +77,31 @@ def test_connect_handshake_is_what_pipython_sends(rig: Rig, hexapod: PIHexapod) 
     assert list(rig.server.transcript)[:4] == ["CSV?", "ERR?", "*IDN?", "ERR?"]
     assert "SAI? ALL" in rig.server.transcript
     assert "C-887" in hexapod.identity
-    assert isinstance(hexapod, Hexapod)
     status = hexapod.status()
     assert status.state == "not referenced"
     assert "C-887" in status.identity
     assert status.latency_ms > 0
 
 
-def test_unreachable_controller_raises_connection_error_naming_the_address() -> None:
-    with pytest.raises(DeviceConnectionError, match=r"127\.0\.0\.39:50000") as info:
-        PIHexapod.tcp("127.0.0.39", limits=LIMITS, clock=Clock(speed=SPEED))
+def test_driver_keeps_the_hexapod_contract(hexapod: PIHexapod) -> None:
+    check_hexapod(hexapod)
+
+
+def test_unreachable_controller_raises_connection_error_naming_the_address(loopback_host: Callable[[], str]) -> None:
+    nobody = loopback_host()
+    with pytest.raises(DeviceConnectionError, match=f"{nobody}:50000") as info:
+        PIHexapod.tcp(nobody, limits=LIMITS, clock=Clock(speed=SPEED))
     assert info.value.device == "hexapod"
     with pytest.raises(DeviceConnectionError, match="/dev/no-such-hexapod"):
         PIHexapod.serial("/dev/no-such-hexapod", 115200, limits=LIMITS, clock=Clock(speed=SPEED))
 
 
-def test_default_port_is_50000() -> None:
+def test_default_port_is_50000(loopback_host: Callable[[], str]) -> None:
+    host = loopback_host()
     model = HexapodModel(Clock(speed=SPEED), reference_duration_s=REFERENCE_S)
-    with GCSServer.tcp("127.0.0.32", 50000, model) as server:
+    with GCSServer.tcp(host, 50000, model) as server:
         server.start()
-        with PIHexapod.tcp("127.0.0.32", limits=LIMITS, clock=Clock(speed=SPEED)) as device:
+        with PIHexapod.tcp(host, limits=LIMITS, clock=Clock(speed=SPEED)) as device:
             assert device.position() == {axis: 0.0 for axis in AXES}
 
 
@@ -165,9 +169,10 @@ def test_halt_is_safe_in_any_state(hexapod: PIHexapod) -> None:
     assert not hexapod.is_moving()
 
 
-def test_raw_pipython_sees_error_10_after_hlt() -> None:
+def test_raw_pipython_sees_error_10_after_hlt(loopback_host: Callable[[], str]) -> None:
+    host = loopback_host()
     model = HexapodModel(Clock(speed=SPEED), reference_duration_s=0.0)
-    with GCSServer.tcp("127.0.0.35", 0, model) as server:
+    with GCSServer.tcp(host, 0, model) as server:
         server.start()
         # The context manager drops pipython's class-wide connection callback on exit.
         with GCSCommands(GCSMessages(PISocket(server.host, server.port))) as gcs:
@@ -291,9 +296,10 @@ def _exchange(sock: socket.socket, data: bytes) -> bytes:
     return reply
 
 
-def test_wire_format_of_replies() -> None:
+def test_wire_format_of_replies(loopback_host: Callable[[], str]) -> None:
+    host = loopback_host()
     model = HexapodModel(Clock(speed=SPEED), reference_duration_s=0.0)
-    with GCSServer.tcp("127.0.0.33", 0, model) as server:
+    with GCSServer.tcp(host, 0, model) as server:
         server.start()
         with socket.create_connection((server.host, server.port), timeout=2.0) as sock:
             # Without this, Nagle's algorithm holds a short command for the peer's delayed ACK.
@@ -327,9 +333,10 @@ def test_wire_format_of_replies() -> None:
     assert "#24" in server.transcript
 
 
-def test_server_closes_cleanly_with_clients_connected() -> None:
+def test_server_closes_cleanly_with_clients_connected(loopback_host: Callable[[], str]) -> None:
+    host = loopback_host()
     model = HexapodModel(Clock(speed=SPEED))
-    server = GCSServer.tcp("127.0.0.34", 0, model)
+    server = GCSServer.tcp(host, 0, model)
     server.start()
     sock = socket.create_connection((server.host, server.port), timeout=2.0)
     server.close()

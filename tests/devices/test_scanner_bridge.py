@@ -17,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from device_contract import check_scanner
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceProtocolError, DeviceTimeoutError
-from shearlab.devices.interfaces import Scanner, ScanResult
+from shearlab.devices.interfaces import ScanResult
 from shearlab.devices.scanner import ScannerBridgeClient, ScannerRefusedError
 from shearlab.devices.scanner.bridge_wire import (
     MAGIC,
@@ -44,7 +45,8 @@ from shearlab.devices.scanner.bridge_wire import (
     recv_frame,
     send_frame,
 )
-from shearlab.devices.twin.scanner_server import TWIN_IDENTITY, DutyLimits, ScannerBridgeTwin, scan_result_for
+from shearlab.devices.twin.scanner_model import TWIN_IDENTITY, DutyLimits, ScannerModel, scan_result_for
+from shearlab.devices.twin.scanner_server import ScannerBridgeTwin
 from shearlab.protocols.sequences import ImagingSpec, PushSpec, SequenceSpec
 
 pytestmark = pytest.mark.timeout(30)
@@ -92,15 +94,15 @@ def world(clock: Clock) -> SyntheticWorld:
     return SyntheticWorld(clock)
 
 
-def _twin(world: SyntheticWorld, clock: Clock, host: str, **kwargs: object) -> ScannerBridgeTwin:
-    twin = ScannerBridgeTwin(host, 0, world.acquire, clock, **kwargs)  # type: ignore[arg-type]
+def _twin(world: SyntheticWorld, clock: Clock, host: str, duty: DutyLimits = DutyLimits()) -> ScannerBridgeTwin:
+    twin = ScannerBridgeTwin(host, 0, ScannerModel(world.acquire, clock, duty=duty))
     twin.start()
     return twin
 
 
 @pytest.fixture
-def twin(world: SyntheticWorld, clock: Clock) -> Iterator[ScannerBridgeTwin]:
-    twin = _twin(world, clock, "127.0.0.41")
+def twin(world: SyntheticWorld, clock: Clock, loopback_host: Callable[[], str]) -> Iterator[ScannerBridgeTwin]:
+    twin = _twin(world, clock, loopback_host())
     yield twin
     twin.close()
 
@@ -126,8 +128,8 @@ def _reply(sock: socket.socket) -> Frame:
 # --- round trips -------------------------------------------------------------------------------------
 
 
-def test_client_satisfies_scanner_interface(client: ScannerBridgeClient) -> None:
-    assert isinstance(client, Scanner)
+def test_client_keeps_the_scanner_contract(client: ScannerBridgeClient) -> None:
+    check_scanner(client, SMALL)
 
 
 def test_identify_reports_the_scanner(client: ScannerBridgeClient) -> None:
@@ -162,8 +164,8 @@ def test_fire_without_push_images_only(client: ScannerBridgeClient, world: Synth
     assert world.pushes == [False]
 
 
-def test_full_size_sequence_transfers_bitwise(world: SyntheticWorld, clock: Clock) -> None:
-    twin = _twin(world, clock, "127.0.0.45")
+def test_full_size_sequence_transfers_bitwise(world: SyntheticWorld, clock: Clock, loopback_host: Callable[[], str]) -> None:
+    twin = _twin(world, clock, loopback_host())
     try:
         with ScannerBridgeClient(twin.host, twin.port, clock=clock) as client:
             client.configure(SequenceSpec())
@@ -236,7 +238,7 @@ def test_refused_push_is_a_typed_error_and_the_scanner_stays_usable(client: Scan
 
 def test_injected_fault_latches_until_configure(client: ScannerBridgeClient, twin: ScannerBridgeTwin) -> None:
     client.configure(SMALL)
-    twin.inject_fault("HV supply tripped")
+    twin.scanner.inject_fault("HV supply tripped")
     with pytest.raises(ScannerRefusedError, match="HV supply tripped") as info:
         client.fire()
     assert info.value.code is ErrorCode.HARDWARE_FAULT
@@ -290,12 +292,13 @@ def test_calls_before_connect_fail_without_io(twin: ScannerBridgeTwin, clock: Cl
     assert twin.requests == []
 
 
-def test_unreachable_scanner_names_the_address(clock: Clock) -> None:
+def test_unreachable_scanner_names_the_address(clock: Clock, loopback_host: Callable[[], str]) -> None:
+    host = loopback_host()
     with socket.socket() as probe:
-        probe.bind(("127.0.0.42", 0))
+        probe.bind((host, 0))
         port = probe.getsockname()[1]
-    client = ScannerBridgeClient("127.0.0.42", port, clock=clock, name="us_scanner")
-    with pytest.raises(DeviceConnectionError, match=f"127.0.0.42:{port}") as info:
+    client = ScannerBridgeClient(host, port, clock=clock, name="us_scanner")
+    with pytest.raises(DeviceConnectionError, match=f"{host}:{port}") as info:
         client.connect()
     assert info.value.device == "us_scanner"
 
@@ -319,9 +322,9 @@ def slow_clock() -> Clock:
     return Clock(speed=10.0)
 
 
-def test_duty_limit_refuses_a_push_too_soon(slow_clock: Clock) -> None:
+def test_duty_limit_refuses_a_push_too_soon(slow_clock: Clock, loopback_host: Callable[[], str]) -> None:
     world = SyntheticWorld(slow_clock)
-    twin = _twin(world, slow_clock, "127.0.0.44")
+    twin = _twin(world, slow_clock, loopback_host())
     try:
         with ScannerBridgeClient(twin.host, twin.port, clock=slow_clock) as client:
             client.configure(SMALL)
@@ -338,10 +341,10 @@ def test_duty_limit_refuses_a_push_too_soon(slow_clock: Clock) -> None:
         twin.close()
 
 
-def test_duty_window_budget_known_answer(slow_clock: Clock) -> None:
+def test_duty_window_budget_known_answer(slow_clock: Clock, loopback_host: Callable[[], str]) -> None:
     # 10000 cycles at 7.5 MHz = 1.333 ms per push; budget 1e-3 x 10 s = 10 ms: 7 pushes fit, the 8th not.
     world = SyntheticWorld(slow_clock)
-    twin = _twin(world, slow_clock, "127.0.0.44", duty=DutyLimits(min_push_interval_s=0.0, max_duty_cycle=1e-3, window_s=10.0))
+    twin = _twin(world, slow_clock, loopback_host(), duty=DutyLimits(min_push_interval_s=0.0, max_duty_cycle=1e-3, window_s=10.0))
     long_push = SMALL.model_copy(update={"push": PushSpec(cycles=10000)})
     try:
         with ScannerBridgeClient(twin.host, twin.port, clock=slow_clock) as client:
@@ -362,8 +365,9 @@ def test_duty_window_budget_known_answer(slow_clock: Clock) -> None:
         twin.close()
 
 
-def test_a_push_longer_than_the_duty_budget_is_an_invalid_sequence(world: SyntheticWorld, clock: Clock) -> None:
-    twin = _twin(world, clock, "127.0.0.44", duty=DutyLimits(max_duty_cycle=1e-4, window_s=10.0))
+def test_a_push_longer_than_the_duty_budget_is_an_invalid_sequence(world: SyntheticWorld, clock: Clock,
+                                                                     loopback_host: Callable[[], str]) -> None:
+    twin = _twin(world, clock, loopback_host(), duty=DutyLimits(max_duty_cycle=1e-4, window_s=10.0))
     try:
         with ScannerBridgeClient(twin.host, twin.port, clock=clock) as strict:
             with pytest.raises(ScannerRefusedError, match="duty budget") as info:
@@ -440,9 +444,9 @@ def test_requests_with_a_payload_are_refused_before_reading_it(twin: ScannerBrid
 # --- a misbehaving scanner ------------------------------------------------------------------------------
 
 
-def _fake_scanner(handle_fire: Callable[[socket.socket, int], None]) -> tuple[str, int, threading.Thread, socket.socket]:
-    """A one-connection bridge that answers IDENTIFY and CONFIGURE properly and FIRE/STATUS with ``handle_fire``."""
-    listener = socket.create_server(("127.0.0.43", 0))
+def _fake_scanner(host: str, handle_fire: Callable[[socket.socket, int], None]) -> tuple[str, int, threading.Thread, socket.socket]:
+    """A one-connection bridge on ``host`` that answers IDENTIFY and CONFIGURE properly and FIRE/STATUS with ``handle_fire``."""
+    listener = socket.create_server((host, 0))
     identity = IdentityReply(
         vendor="x", model="y", serial="1", firmware="1", n_channels=128, protocol_version=1,
         max_payload_bytes=MAX_PAYLOAD_BYTES, min_push_interval_s=1.0, max_duty_cycle=1e-3, duty_window_s=10.0,
@@ -466,10 +470,10 @@ def _fake_scanner(handle_fire: Callable[[socket.socket, int], None]) -> tuple[st
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    return "127.0.0.43", listener.getsockname()[1], thread, listener
+    return host, listener.getsockname()[1], thread, listener
 
 
-def test_a_truncated_scan_is_a_protocol_error_not_a_hang(clock: Clock) -> None:
+def test_a_truncated_scan_is_a_protocol_error_not_a_hang(clock: Clock, loopback_host: Callable[[], str]) -> None:
     def half_a_scan(conn: socket.socket, request_id: int) -> None:
         iq = np.zeros((5, 16, 24), np.complex64)
         reply = ScanReply(sequence_id="s1", pushed=True, push_start_s=0.0, push_duration_s=0.0, push_voltage_v=0.0)
@@ -477,7 +481,7 @@ def test_a_truncated_scan_is_a_protocol_error_not_a_hang(clock: Clock) -> None:
         conn.sendall(buffers[0])
         conn.sendall(bytes(buffers[1])[: iq.nbytes // 2])
 
-    host, port, thread, listener = _fake_scanner(half_a_scan)
+    host, port, thread, listener = _fake_scanner(loopback_host(), half_a_scan)
     with listener, ScannerBridgeClient(host, port, clock=clock) as client:
         client.configure(SMALL)
         started = time.monotonic()
@@ -488,13 +492,13 @@ def test_a_truncated_scan_is_a_protocol_error_not_a_hang(clock: Clock) -> None:
     thread.join(5.0)
 
 
-def test_a_silent_scanner_times_out(clock: Clock) -> None:
+def test_a_silent_scanner_times_out(clock: Clock, loopback_host: Callable[[], str]) -> None:
     silence = threading.Event()
 
     def say_nothing(conn: socket.socket, request_id: int) -> None:
         silence.wait(5.0)
 
-    host, port, thread, listener = _fake_scanner(say_nothing)
+    host, port, thread, listener = _fake_scanner(loopback_host(), say_nothing)
     with listener, ScannerBridgeClient(host, port, clock=clock, timeout_s=1.0) as client:
         started = time.monotonic()
         with pytest.raises(DeviceTimeoutError, match="STATUS"):
@@ -505,11 +509,11 @@ def test_a_silent_scanner_times_out(clock: Clock) -> None:
     thread.join(5.0)
 
 
-def test_a_reply_to_another_request_is_a_protocol_error(clock: Clock) -> None:
+def test_a_reply_to_another_request_is_a_protocol_error(clock: Clock, loopback_host: Callable[[], str]) -> None:
     def wrong_id(conn: socket.socket, request_id: int) -> None:
         send_frame(conn, MessageType.CONFIGURED, request_id + 5, ConfiguredReply(sequence_id="s1", iq_shape=(5, 16, 24)))
 
-    host, port, thread, listener = _fake_scanner(wrong_id)
+    host, port, thread, listener = _fake_scanner(loopback_host(), wrong_id)
     with listener, ScannerBridgeClient(host, port, clock=clock) as client:
         with pytest.raises(DeviceProtocolError, match="request id"):
             client.read_state()

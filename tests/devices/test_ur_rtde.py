@@ -16,23 +16,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from device_contract import check_robot
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceFaultError, DeviceTimeoutError, SafetyLimitError
-from shearlab.devices.interfaces import Robot
 from shearlab.devices.robot import URRobot, ur_rtde
 from shearlab.devices.twin import rtde_wire as wire
-from shearlab.devices.twin.control import TwinControl
+from shearlab.devices.endpoints import TcpAddress
+from shearlab.devices.stand_in import Fault
+from shearlab.devices.twin_client import TwinControl
 from shearlab.devices.twin.robot_model import RobotModel
 from shearlab.devices.twin.ur_controller import URControllerTwin, flat_floor
 from shearlab.protocols.rig import RobotLimits
 
-HOST = "127.0.0.21"
-NOBODY = "127.0.0.29"  # no twin listens here
 SPEED = 5.0
 FLOOR_Z_M = 0.10
 STIFFNESS_N_PER_M = 2000.0
@@ -46,7 +46,7 @@ pytestmark = pytest.mark.timeout(60)
 def _launch(host: str, speed: float = SPEED) -> tuple[subprocess.Popen[str], TwinControl]:
     """Start a UR twin process on ``host`` and connect to its control endpoint."""
     cmd = [
-        sys.executable, "-m", "shearlab.devices.twin.ur_controller", "--host", host, "--speed", str(speed),
+        sys.executable, "-m", "shearlab.devices.twin", "ur-floor", "--host", host, "--speed", str(speed),
         "--floor-z-m", str(FLOOR_Z_M), "--stiffness-n-per-m", str(STIFFNESS_N_PER_M),
         "--force-limit-n", str(LIMIT_N), "--parent-pid", str(os.getpid()),
     ]  # fmt: skip
@@ -59,12 +59,18 @@ def _launch(host: str, speed: float = SPEED) -> tuple[subprocess.Popen[str], Twi
         proc.kill()
         pytest.fail(f"UR twin did not start: {proc.communicate(timeout=10)[1][-2000:]}")
     threading.Thread(target=proc.stderr.read, daemon=True).start()  # type: ignore[union-attr]
-    return proc, TwinControl(host, json.loads(line[0])["control_port"])
+    return proc, TwinControl(TcpAddress(host=host, port=json.loads(line[0])["control_port"]))
 
 
 @pytest.fixture(scope="module")
-def twin() -> Iterator[TwinControl]:
-    proc, control = _launch(HOST)
+def host(loopback_host: Callable[[], str]) -> str:
+    """The address of the module's UR twin."""
+    return loopback_host()
+
+
+@pytest.fixture(scope="module")
+def twin(host: str) -> Iterator[TwinControl]:
+    proc, control = _launch(host)
     yield control
     control.close()
     proc.terminate()
@@ -72,8 +78,8 @@ def twin() -> Iterator[TwinControl]:
 
 
 @pytest.fixture(scope="module")
-def robot(twin: TwinControl) -> Iterator[URRobot]:
-    arm = URRobot(HOST, limits=RobotLimits(), clock=Clock(speed=SPEED), name="robot")
+def robot(twin: TwinControl, host: str) -> Iterator[URRobot]:
+    arm = URRobot(host, limits=RobotLimits(), clock=Clock(speed=SPEED), name="robot")
     arm.connect()
     yield arm
     arm.close()
@@ -96,8 +102,8 @@ def home(robot: URRobot) -> URRobot:
 
 
 @pytest.mark.slow
-def test_driver_satisfies_the_robot_protocol_and_reports_status(home: URRobot) -> None:
-    assert isinstance(home, Robot)
+def test_driver_keeps_the_robot_contract_and_reports_status(home: URRobot) -> None:
+    check_robot(home, HOME)
     status = home.status()
     assert status.name == "robot"
     assert "UR3" in status.identity and "3.15" in status.identity
@@ -164,11 +170,11 @@ def test_watchdog_kicked_keeps_running_and_a_missed_kick_gives_a_protective_stop
 
 
 @pytest.mark.slow
-def test_driving_into_the_floor_stops_where_the_force_reaches_the_limit(home: URRobot, twin: TwinControl) -> None:
+def test_driving_into_the_floor_stops_where_the_force_reaches_the_limit(home: URRobot, twin: TwinControl, host: str) -> None:
     home.move_linear(np.array([0.0, 0.0, 0.11, *DOWN]), speed_m_s=0.1, accel_m_s2=0.5)
     with pytest.raises(DeviceFaultError, match="protective stop") as info:
         home.move_linear(np.array([0.0, 0.0, 0.05, *DOWN]), speed_m_s=0.02, accel_m_s2=0.5)
-    assert HOST in str(info.value) and info.value.device == "robot"
+    assert host in str(info.value) and info.value.device == "robot"
     state = twin.call("state")
     assert state["protective_stopped"] and "contact force" in state["reason"]
     # 5 N on 2000 N/m is 2.5 mm below the floor; the twin freezes within 1 um of it.
@@ -199,16 +205,17 @@ def test_invalid_arguments_are_refused_before_any_io(home: URRobot, twin: TwinCo
     assert twin.call("state")["commands"] == before
 
 
-def test_validation_needs_no_connection() -> None:
-    offline = URRobot(NOBODY, limits=RobotLimits(), clock=Clock(), name="arm")
+def test_validation_needs_no_connection(loopback_host: Callable[[], str]) -> None:
+    offline = URRobot(loopback_host(), limits=RobotLimits(), clock=Clock(), name="arm")
     with pytest.raises(SafetyLimitError, match="arm: .*workspace"):
         offline.move_linear(np.array([1.0, 0.0, 0.2, *DOWN]), speed_m_s=0.05, accel_m_s2=0.5)
 
 
-def test_unreachable_host_fails_fast_naming_the_address() -> None:
-    offline = URRobot(NOBODY, limits=RobotLimits(), clock=Clock(), name="robot")
+def test_unreachable_host_fails_fast_naming_the_address(loopback_host: Callable[[], str]) -> None:
+    nobody = loopback_host()  # no twin listens here
+    offline = URRobot(nobody, limits=RobotLimits(), clock=Clock(), name="robot")
     start = time.monotonic()
-    with pytest.raises(DeviceConnectionError, match=NOBODY) as info:
+    with pytest.raises(DeviceConnectionError, match=nobody) as info:
         offline.connect()
     assert time.monotonic() - start < 2.0
     assert info.value.device == "robot"
@@ -217,33 +224,34 @@ def test_unreachable_host_fails_fast_naming_the_address() -> None:
 
 
 @pytest.mark.slow
-def test_dropped_rtde_stream_gives_a_typed_error_and_recovers(home: URRobot, twin: TwinControl) -> None:
+def test_dropped_rtde_stream_gives_a_typed_error_and_recovers(home: URRobot, twin: TwinControl, host: str) -> None:
     home.tcp_pose()
     drop_wall_s = 1.2
-    twin.call("fault", kind="drop_rtde", duration_s=drop_wall_s * SPEED)
+    twin.inject_fault(Fault(device="robot", kind="drop_rtde", duration_s=drop_wall_s * SPEED))
     injected = time.monotonic()
     with pytest.raises(DeviceTimeoutError, match="stalled") as info:
         while time.monotonic() - injected < 3 * drop_wall_s:
             home.tcp_pose()
             time.sleep(0.02)
-    assert HOST in str(info.value)
+    assert host in str(info.value)
     time.sleep(max(0.0, drop_wall_s + 0.2 - (time.monotonic() - injected)))
     home.tcp_pose()
     home.move_linear(np.array([0.0, 0.01, 0.30, *DOWN]), speed_m_s=0.1, accel_m_s2=0.5)
 
 
 @pytest.mark.slow
-def test_a_vanished_controller_gives_connection_errors_without_hanging() -> None:
-    proc, control = _launch("127.0.0.22")
+def test_a_vanished_controller_gives_connection_errors_without_hanging(loopback_host: Callable[[], str]) -> None:
+    host = loopback_host()
+    proc, control = _launch(host)
     control.close()
-    arm = URRobot("127.0.0.22", limits=RobotLimits(), clock=Clock(speed=SPEED), name="robot")
+    arm = URRobot(host, limits=RobotLimits(), clock=Clock(speed=SPEED), name="robot")
     arm.connect()
     try:
         proc.kill()
         proc.wait(10)
         time.sleep(0.3)
         start = time.monotonic()
-        with pytest.raises(DeviceConnectionError, match="127.0.0.22"):
+        with pytest.raises(DeviceConnectionError, match=host):
             arm.move_linear(HOME, speed_m_s=0.1, accel_m_s2=0.5)
         with pytest.raises(DeviceConnectionError, match="lost"):
             arm.tcp_pose()
@@ -256,7 +264,6 @@ def test_a_vanished_controller_gives_connection_errors_without_hanging() -> None
 
 # -- watched (asynchronous) moves under a watchdog, on a fast twin ---------------------------------
 
-FAST_HOST = "127.0.0.26"
 FAST_SPEED = 50.0
 # 5 Hz: the client must show signs of life every 0.2 s of wall time, 10 s virtual at FAST_SPEED.
 WATCHDOG_HZ = 5.0
@@ -268,9 +275,10 @@ FAR_DURATION_S = 0.20 / SLOW_M_S + SLOW_M_S / 0.5
 
 
 @pytest.fixture(scope="module")
-def fast() -> Iterator[tuple[URRobot, TwinControl]]:
-    proc, control = _launch(FAST_HOST, FAST_SPEED)
-    arm = URRobot(FAST_HOST, limits=RobotLimits(), clock=Clock(speed=FAST_SPEED), name="robot")
+def fast(loopback_host: Callable[[], str]) -> Iterator[tuple[URRobot, TwinControl]]:
+    host = loopback_host()
+    proc, control = _launch(host, FAST_SPEED)
+    arm = URRobot(host, limits=RobotLimits(), clock=Clock(speed=FAST_SPEED), name="robot")
     try:
         arm.connect()
         yield arm, control
@@ -334,11 +342,11 @@ def test_a_protective_stop_during_a_watched_move_raises_a_fault(fast: tuple[URRo
     deadline = time.monotonic() + 5.0
     while twin.call("state")["pose"][0] < 0.02 and time.monotonic() < deadline:
         time.sleep(0.005)
-    twin.call("fault", kind="protective_stop")
+    twin.inject_fault(Fault(device="robot", kind="protective_stop"))
     mover.join(10)
     assert not mover.is_alive()
     assert len(raised) == 1 and isinstance(raised[0], DeviceFaultError), raised
-    assert "protective stop" in str(raised[0]) and FAST_HOST in str(raised[0])
+    assert "protective stop" in str(raised[0]) and arm.host in str(raised[0])
     state = twin.call("state")
     assert state["reason"] == "injected"
     # Injected once the arm had covered 2 cm (2 s virtual, 40 ms wall): it froze short of the target.
@@ -405,9 +413,10 @@ def _rtde(sock: socket.socket, kind: int, payload: bytes = b"") -> tuple[int, by
 
 
 @pytest.fixture
-def local_twins() -> Iterator[list[tuple[URControllerTwin, RobotModel]]]:
+def local_twins(loopback_host: Callable[[], str]) -> Iterator[list[tuple[URControllerTwin, RobotModel]]]:
     twins = []
-    for host, x in (("127.0.0.23", 0.01), ("127.0.0.24", 0.02)):
+    for x in (0.01, 0.02):
+        host = loopback_host()
         clock = Clock(speed=10.0)
         model = RobotModel(
             clock,

@@ -12,7 +12,6 @@ from shearlab.protocols.plans import load_calibration_plan
 
 pytestmark = pytest.mark.slow
 
-HOST = "127.0.0.61"
 SPEED = 200.0
 
 
@@ -36,8 +35,8 @@ cylinders = 2
 
 
 def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, rig_file, prefect_harness):
-    twin = twin_factory(HOST, speed=SPEED)
-    rig = rig_file(HOST, SPEED)
+    twin = twin_factory(speed=SPEED)
+    rig = rig_file(twin.host, SPEED)
     plan_path = _plan(tmp_path)
     records = calibration_flow(rig_path=rig, plan_path=plan_path, endpoints=twin.endpoints)
 

@@ -9,7 +9,6 @@ and the hardware is left safe: probe force never above the rig's 1.0 N limit, ar
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,8 @@ from shearlab.datasets.reader import SessionReader
 from shearlab.datasets.records import sequence_key
 from shearlab.devices.errors import DeviceConnectionError, DeviceError
 from shearlab.devices.hexapod.pi_gcs import GCSError
-from shearlab.devices.twin.control import TwinControl
+from shearlab.devices.stand_in import Fault, WorldState
+from shearlab.devices.twin_client import TwinControl, TwinProcess
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
 from shearlab.protocols.plans import load_campaign_plan
@@ -42,32 +42,32 @@ MAX_INDENTER_FORCE_N = 2.5
 SHEARLAB = Path(sys.executable).with_name("shearlab")
 
 
-def twin_state(twin: Any) -> dict[str, Any]:
-    with TwinControl(**twin.endpoints["control"]) as control:
-        return control.call("state")
+def twin_state(twin: TwinProcess) -> WorldState:
+    with TwinControl(twin.endpoints.control) as control:
+        return control.state()
 
 
 class Monitor:
-    """Polls the twin's state at ~20 Hz wall, keeps the peak forces, and injects one fault (``device``,
-    ``kind``) the first time ``when(state)`` holds."""
+    """Polls the twin's state at ~20 Hz wall, keeps the peak forces, and injects ``fault`` the first time
+    ``when(state)`` holds."""
 
-    def __init__(self, twin: Any, *, when: Callable[[dict[str, Any]], bool] | None = None,
-                 fault: tuple[str, str] | None = None, **arguments: Any) -> None:
-        self.twin, self.when, self.fault, self.arguments = twin, when, fault, arguments
+    def __init__(self, twin: TwinProcess, *, when: Callable[[WorldState], bool] | None = None,
+                 fault: Fault | None = None) -> None:
+        self.twin, self.when, self.fault = twin, when, fault
         self.peak_probe_force_n = 0.0
         self.peak_indenter_force_n = 0.0
-        self.injected_state: dict[str, Any] | None = None
+        self.injected_state: WorldState | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fault-monitor", daemon=True)
 
     def _run(self) -> None:
-        with TwinControl(**self.twin.endpoints["control"]) as control:
+        with TwinControl(self.twin.endpoints.control) as control:
             while not self._stop.wait(0.05):
-                state = control.call("state")
-                self.peak_probe_force_n = max(self.peak_probe_force_n, state["probe_force_n"])
-                self.peak_indenter_force_n = max(self.peak_indenter_force_n, state["indenter_force_n"])
+                state = control.state()
+                self.peak_probe_force_n = max(self.peak_probe_force_n, state.probe_force_n)
+                self.peak_indenter_force_n = max(self.peak_indenter_force_n, state.indenter_force_n)
                 if self.fault and self.injected_state is None and self.when is not None and self.when(state):
-                    control.call("fault", device=self.fault[0], kind=self.fault[1], **self.arguments)
+                    control.inject_fault(self.fault)
                     self.injected_state = state
 
     def __enter__(self) -> Self:
@@ -114,13 +114,12 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_plan, tmp_path, twin_factory, rig_file):
-    host = "127.0.0.71"
-    twin = twin_factory(host, speed=SPEED)
+def test_killed_campaign_is_stopped_by_the_watchdog_and_a_rerun_completes_it(campaign_plan, tmp_path, twin_factory, rig_file):
+    twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 8.0), name="faults")
     endpoints = tmp_path / "endpoints.json"
-    endpoints.write_text(json.dumps(twin.endpoints))
-    command = [str(SHEARLAB), "acquire", str(rig_file(host, SPEED)), str(plan_path), "--endpoints", str(endpoints)]
+    endpoints.write_text(twin.endpoints.model_dump_json())
+    command = [str(SHEARLAB), "acquire", str(rig_file(twin.host, SPEED)), str(plan_path), "--endpoints", str(endpoints)]
     session = tmp_path / "sessions" / "faults_block_10p0.h5"
     env = _cli_env(tmp_path)
 
@@ -139,15 +138,15 @@ def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_p
                     os.killpg(first.pid, signal.SIGKILL)
                 first.wait(timeout=10)
         killed_at = time.monotonic()
-        # The controller's watchdog (1 Hz virtual at speed 10: 1 s wall) stops an arm nobody drives.
+        # The controller's watchdog (1 Hz: 1 s of wall time) stops the arm of a client that died, moving
+        # or at rest: nothing kicks it any more.
         while True:
             state = twin_state(twin)
-            if state["protective_stopped"] or time.monotonic() - killed_at > 3.0:
+            if state.protective_stopped or time.monotonic() - killed_at > 5.0:
                 break
             time.sleep(0.1)
-        stopped_after_kill = state["protective_stopped"]
-        assert stopped_after_kill or state["probe_force_n"] == 0.0, state
-        assert state["probe_force_n"] <= MAX_CONTACT_FORCE_N
+        assert state.protective_stopped and "watchdog" in (state.protective_stop_reason or ""), state
+        assert state.probe_force_n <= MAX_CONTACT_FORCE_N
         written_before = complete_sequences(session)
         assert 1 <= written_before < 4
 
@@ -155,11 +154,10 @@ def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_p
     output = rerun.stdout + rerun.stderr
     (tmp_path / "rerun.log").write_text(output)
     assert rerun.returncode == 0, output
-    if stopped_after_kill:
-        # The campaign start asked the operator (here the twin) to check before unlocking.
-        assert "operator check (confirmed by the twin)" in output and "protective stop" in output
+    # The campaign start asked the operator (here the twin) to check before unlocking.
+    assert "operator check (confirmed by the twin)" in output and "protective stop" in output
     state = twin_state(twin)
-    assert not state["protective_stopped"] and state["probe_force_n"] == 0.0
+    assert not state.protective_stopped and state.probe_force_n == 0.0
     assert monitor.peak_probe_force_n <= MAX_CONTACT_FORCE_N
 
     records = assert_sessions_sound(plan_path)
@@ -169,79 +167,74 @@ def test_killed_campaign_leaves_the_arm_safe_and_a_rerun_completes_it(campaign_p
 
 
 def test_protective_stop_during_contact_fails_naming_the_robot(campaign_plan, tmp_path, twin_factory, rig_file, prefect_harness):
-    host = "127.0.0.72"
-    twin = twin_factory(host, speed=SPEED)
+    twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=1, pushes=(0.0,), name="faults")
     # Inject as the probe touches the gel, before contact has settled at 0.2 N.
-    with Monitor(twin, when=lambda s: s["probe_force_n"] > 0.02, fault=("robot", "protective_stop")) as monitor, \
+    with Monitor(twin, when=lambda s: s.probe_force_n > 0.02, fault=Fault(device="robot", kind="protective_stop")) as monitor, \
             pytest.raises(DeviceError) as caught:
-        campaign_flow(rig_path=rig_file(host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+        campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
     assert monitor.injected_state is not None
     assert caught.value.device == "robot" and "protective stop" in str(caught.value)
     state = twin_state(twin)
-    assert state["protective_stopped"]
-    assert state["probe_force_n"] <= MAX_CONTACT_FORCE_N
+    assert state.protective_stopped
+    assert state.probe_force_n <= MAX_CONTACT_FORCE_N
     assert monitor.peak_probe_force_n <= MAX_CONTACT_FORCE_N
     assert_sessions_sound(plan_path)
 
 
 def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(campaign_plan, tmp_path, twin_factory, rig_file,
                                                                                 prefect_harness):
-    host = "127.0.0.73"
-    twin = twin_factory(host, speed=SPEED)
+    twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 0.0, 8.0), name="faults")
     session = tmp_path / "sessions" / "faults_block_10p0.h5"
-    with Monitor(twin, when=lambda s: complete_sequences(session) >= 1, fault=("probe_ft", "unplug")) as monitor, \
+    with Monitor(twin, when=lambda s: complete_sequences(session) >= 1, fault=Fault(device="probe_ft", kind="unplug")) as monitor, \
             pytest.raises(DeviceError) as caught:
-        campaign_flow(rig_path=rig_file(host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+        campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
     assert monitor.injected_state is not None
     assert caught.value.device == "probe_ft" and isinstance(caught.value, DeviceConnectionError), caught.value
     # The probe was lifted clear (the robot itself is fine, so no protective stop is needed).
     state = twin_state(twin)
-    assert state["probe_force_n"] == 0.0 and not state["protective_stopped"]
+    assert state.probe_force_n == 0.0 and not state.protective_stopped
     assert monitor.peak_probe_force_n <= MAX_CONTACT_FORCE_N
     records = assert_sessions_sound(plan_path)
     assert 1 <= len(records) < 3 and all(r.qc.passed for r in records)
 
 
 def test_scanner_fault_is_reacquired_and_the_campaign_completes(campaign_plan, tmp_path, twin_factory, rig_file, prefect_harness):
-    host = "127.0.0.74"
-    twin = twin_factory(host, speed=SPEED)
+    twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), name="faults")
-    with TwinControl(**twin.endpoints["control"]) as control:
-        control.call("fault", device="scanner", kind="fault", message="HV supply tripped")  # the next FIRE
+    with TwinControl(twin.endpoints.control) as control:
+        control.inject_fault(Fault(device="scanner", kind="fault", message="HV supply tripped"))  # the next FIRE
     with Monitor(twin) as monitor:
-        summary = campaign_flow(rig_path=rig_file(host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
-    assert summary["written"] == 2 and summary["failed"] == 0
+        summary = campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    assert summary.written == 2 and summary.failed == 0
     records = {r.key: r for r in assert_sessions_sound(plan_path)}
     assert records[sequence_key(0, 1)].attempt == 2 and records[sequence_key(0, 2)].attempt == 1
     state = twin_state(twin)
-    assert state["probe_force_n"] == 0.0 and not state["protective_stopped"]
+    assert state.probe_force_n == 0.0 and not state.protective_stopped
     assert monitor.peak_probe_force_n <= MAX_CONTACT_FORCE_N
 
 
 def test_scanner_fault_on_the_last_attempt_is_recorded_as_failed_with_its_reason(campaign_plan, tmp_path, twin_factory, rig_file,
                                                                                  prefect_harness):
-    host = "127.0.0.75"
-    twin = twin_factory(host, speed=SPEED)
+    twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), max_attempts=1, name="faults")
-    with TwinControl(**twin.endpoints["control"]) as control:
-        control.call("fault", device="scanner", kind="fault", message="HV supply tripped")
-    summary = campaign_flow(rig_path=rig_file(host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
-    assert summary["written"] == 1 and summary["failed"] == 1
+    with TwinControl(twin.endpoints.control) as control:
+        control.inject_fault(Fault(device="scanner", kind="fault", message="HV supply tripped"))
+    summary = campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    assert summary.written == 1 and summary.failed == 1
     records = {r.key: r for r in assert_sessions_sound(plan_path)}
     failed = records[sequence_key(0, 1)]
     assert failed.failed and failed.label is None and failed.displacement_um is None
     assert "HARDWARE_FAULT" in failed.failure_reason and "HV supply tripped" in failed.failure_reason
     assert not records[sequence_key(0, 2)].failed
-    assert twin_state(twin)["probe_force_n"] == 0.0
+    assert twin_state(twin).probe_force_n == 0.0
 
 
 def test_gcs_error_during_calibration_is_typed_and_halts_the_hexapod(tmp_path, twin_factory, rig_file,
                                                                      prefect_harness):
-    host = "127.0.0.76"
     speed = 200.0
-    twin = twin_factory(host, speed=speed)
+    twin = twin_factory(speed=speed)
     plan_path = tmp_path / "calibration.toml"
     plan_path.write_text(f"""
 name = "faults"
@@ -252,9 +245,9 @@ batch_id = "T-10"
 concentration_pct = 10.0
 cylinders = 1
 """)
-    with Monitor(twin, when=lambda s: s["cylinder"] is not None, fault=("hexapod", "error"), code=7) as monitor, \
+    with Monitor(twin, when=lambda s: s.cylinder is not None, fault=Fault(device="hexapod", kind="error", code=7)) as monitor, \
             pytest.raises(GCSError) as caught:
-        calibration_flow(rig_path=rig_file(host, speed), plan_path=plan_path, endpoints=twin.endpoints)
+        calibration_flow(rig_path=rig_file(twin.host, speed), plan_path=plan_path, endpoints=twin.endpoints)
     assert monitor.injected_state is not None
     assert caught.value.device == "hexapod" and caught.value.code == 7
     assert "hexapod" in str(caught.value) and "GCS error 7" in str(caught.value)
@@ -262,6 +255,6 @@ cylinders = 1
     before = twin_state(twin)
     time.sleep(0.2)
     after = twin_state(twin)
-    assert after["plate_z_mm"] == before["plate_z_mm"]
-    assert after["indenter_force_n"] <= MAX_INDENTER_FORCE_N
+    assert after.plate_z_mm == before.plate_z_mm
+    assert after.indenter_force_n <= MAX_INDENTER_FORCE_N
     assert monitor.peak_indenter_force_n <= MAX_INDENTER_FORCE_N

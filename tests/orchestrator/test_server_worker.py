@@ -33,7 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = ROOT / ".venv" / "bin" / "prefect"
-HOSTS = ("127.0.0.81", "127.0.0.82")
 SPEED = 10.0
 POOL = "rigs-test"
 SERVER_START_TIMEOUT_S = 120.0
@@ -148,11 +147,11 @@ def _wait_for(client: SyncPrefectClient, run: FlowRun, done: Callable[[State], b
 
 
 def test_two_rigs_acquire_side_by_side_under_one_worker(campaign_plan, tmp_path, prefect_env, worker, twin_factory, rig_file):
-    twins = [twin_factory(host, speed=SPEED) for host in HOSTS]
-    rig_paths = [rig_file(host, SPEED) for host in HOSTS]
+    twins = [twin_factory(speed=SPEED) for _ in range(2)]
+    rig_paths = [rig_file(twin.host, SPEED) for twin in twins]
     plan_paths = []
-    for host in HOSTS:
-        folder = tmp_path / host
+    for twin in twins:
+        folder = tmp_path / twin.host
         folder.mkdir()
         plan_paths.append(campaign_plan(folder, pushes=PUSHES_MM, name="scale"))
     sessions = [plan.parent / "sessions" / "scale_block_10p0.h5" for plan in plan_paths]
@@ -160,7 +159,7 @@ def test_two_rigs_acquire_side_by_side_under_one_worker(campaign_plan, tmp_path,
 
     def submit(i: int) -> FlowRun:
         return run_deployment("swei-campaign/scale-test", timeout=0, parameters={
-            "rig_path": str(rig_paths[i]), "plan_path": str(plan_paths[i]), "endpoints": twins[i].endpoints})
+            "rig_path": str(rig_paths[i]), "plan_path": str(plan_paths[i]), "endpoints": twins[i].endpoints.model_dump(mode="json")})
 
     with temporary_settings({PREFECT_API_URL: prefect_env["PREFECT_API_URL"]}), \
             get_client(sync_client=True) as client, contextlib.ExitStack() as rig_a_in_use:

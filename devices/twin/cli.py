@@ -1,0 +1,69 @@
+"""The twin's command line, its one entry point: ``python -m shearlab.devices.twin``, mounted as
+``shearlab twin`` by the ``shearlab`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Loopback address to serve every device on (127.0.0.x).")] = "127.0.0.5",
+    speed: Annotated[float, typer.Option(help="Virtual seconds per wall second.", min=0.001)] = 1.0,
+    world: Annotated[Path | None, typer.Option(help="World file (TOML); default: the shipped world.")] = None,
+    endpoints: Annotated[Path | None, typer.Option(help="Also write the endpoints JSON line here.")] = None,
+    parent_pid: Annotated[int | None, typer.Option(help="Exit when this process is gone.", hidden=True)] = None,
+) -> None:
+    """Serve every device of the rig on HOST; prints one JSON line of endpoints when ready."""
+    from shearlab.devices.twin.serve import serve as serve_twin
+
+    serve_twin(host, speed=speed, world_path=world, endpoints_path=endpoints, parent_pid=parent_pid)
+
+
+@app.command("ur-floor")
+def ur_floor(
+    host: Annotated[str, typer.Option(help="Loopback address of the controller (127.0.0.x).")] = "127.0.0.21",
+    speed: Annotated[float, typer.Option(help="Virtual seconds per wall second.", min=0.001)] = 1.0,
+    floor_z_m: Annotated[float, typer.Option(help="Height of the floor, m.")] = 0.10,
+    stiffness_n_per_m: Annotated[float, typer.Option(help="Floor stiffness, N/m.")] = 2000.0,
+    force_limit_n: Annotated[float, typer.Option(help="Protective-stop force, N.")] = 5.0,
+    parent_pid: Annotated[int | None, typer.Option(help="Exit when this process is gone.", hidden=True)] = None,
+) -> None:
+    """Serve one UR controller whose probe meets a flat floor (the UR driver's test bed); prints one
+    JSON line with its control port."""
+    from shearlab.devices.twin.serve import serve_ur_floor
+
+    serve_ur_floor(host, speed=speed, floor_z_m=floor_z_m, stiffness_n_per_m=stiffness_n_per_m,
+                   force_limit_n=force_limit_n, parent_pid=parent_pid)
+
+
+@app.command("preview")
+def preview(
+    phantom: Annotated[str, typer.Option(help="Block name in the world file, e.g. block_10p0 or inclusion_circular.")],
+    push: Annotated[int, typer.Option(help="Push 1..7 (paper positions -12..+12 mm).", min=1, max=7)] = 4,
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("preview.png"),
+    world: Annotated[Path | None, typer.Option(help="World file (TOML); default: the shipped world.")] = None,
+) -> None:
+    """Render the true displacement of one push in a phantom: frames and a space-time plot."""
+    from shearlab.devices.twin.physics.displacement import simulate_displacement
+    from shearlab.devices.twin.physics.medium import image_plane_medium
+    from shearlab.devices.twin.physics.preview import render_preview
+    from shearlab.devices.twin.world import World
+    from shearlab.devices.twin.world_config import load_world
+    from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, PushSpec, SequenceSpec
+
+    state = World(load_world(world))
+    blocks = {b.name: b for b in state.config.blocks}
+    if phantom not in blocks:
+        raise typer.BadParameter(f"no phantom {phantom!r} in the world; known: {', '.join(blocks)}", param_hint="--phantom")
+    block = blocks[phantom]
+    sequence = SequenceSpec(push=PushSpec(lateral_mm=PAPER_PUSH_LATERAL_MM[push - 1]))
+    medium = image_plane_medium(block, state.truths, block.x_mm, block.y_mm, sequence.grid)
+    displacement = simulate_displacement(medium, sequence)
+    render_preview(displacement, sequence.grid, out, push_lateral_mm=sequence.push.lateral_mm)
+    typer.echo(f"wrote {out}")
