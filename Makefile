@@ -7,7 +7,11 @@ PIP := $(PY) -m pip
 TORCH_WHEELS ?= /opt/wheels
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test install install-test clean
+# The top-level folders are the shearlab.<folder> packages (setup.py); mypy finds them under these links.
+TYPECHECK_ROOT := .typecheck/shearlab
+PACKAGES := devices protocols orchestrator datasets training
+
+.PHONY: demo test lint typecheck install install-test clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -30,8 +34,16 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(VENV)/bin/shearlab demo --out $(DEMO_OUT)
 
-test: $(VENV)/.installed-test
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed-test
+	@mkdir -p $(TYPECHECK_ROOT)
+	@for package in $(PACKAGES); do ln -sfn ../../$$package $(TYPECHECK_ROOT)/$$package; done
+	$(VENV)/bin/mypy -p shearlab
+
+test: lint typecheck
 	$(VENV)/bin/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .typecheck

@@ -10,7 +10,8 @@ Run: ``.venv/bin/python benchmarks/bench_training.py [--full] [--device cpu|cuda
 * Positions/s per window size (65, 33, 17, 9, 5), dense and window by window.
 * Training windows/s per window size (window mode, batch 16, forward + backward + Adam step).
 * ToF time per 35 x 250 x 600 sequence.
-* Normalisation: a compact net (w = 17, 8 initial channels, growth 8) trained on analytic shear waves (random amplitude per sequence) with the
+* Normalisation: a compact net (w = 17, 8 initial channels, growth 8) trained on analytic shear waves (random amplitude per sequence)
+  with the
   paper's per-window z-score and with per-sequence normalisation, same data and seed; test MAE of each.
 * Peak resident memory after each section.
 """

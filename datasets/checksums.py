@@ -54,5 +54,5 @@ def digest(meta: dict[str, Any], fields: tuple[str, ...], arrays: list[np.ndarra
             continue
         contiguous = np.ascontiguousarray(array)
         h.update(f"\x01{contiguous.dtype.str}{contiguous.shape}".encode())
-        h.update(memoryview(contiguous).cast("B"))
+        h.update(contiguous.data.cast("B"))
     return h.hexdigest()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from shearlab.datasets.errors import SessionFileError
 from shearlab.datasets.reader import SessionReader
@@ -58,8 +57,7 @@ def check_session(path: Path | str) -> CheckReport:
         report.n_complete = len(complete)
         report.n_failed = sum(r.failed for r in complete)
         report.n_incomplete = len(rows) - len(complete)
-        keys, counts = np.unique([r.key for r in complete], return_counts=True) if complete else ([], [])
-        for key, count in zip(keys, counts, strict=True):
+        for key, count in sorted(Counter(r.key for r in complete).items()):
             if count > 1:
                 report.problems.append(Problem(str(key), f"complete {count} times (duplicate rows)"))
         for ref in complete:

@@ -35,6 +35,7 @@ from shearlab.datasets.layout import (
     SCHEMA_VERSION,
     SEQUENCE_COLUMNS,
     SEQUENCES,
+    Column,
 )
 from shearlab.datasets.records import (
     CalibrationFit,
@@ -229,7 +230,7 @@ class SessionReader:
                          frame_times_s=seq["frame_times_s"][:])
 
     # -- tables -----------------------------------------------------------------------------------
-    def _table(self, table: str, columns: tuple, key: str | None = None) -> dict[str, np.ndarray]:
+    def _table(self, table: str, columns: tuple[Column, ...], key: str | None = None) -> dict[str, np.ndarray]:
         group = self._fh[table]
         try:
             # A writer grows every column before it writes a row, but the new extents reach the disk in
@@ -345,7 +346,8 @@ class SessionReader:
 
     def read_window(self, row: int, depth: slice, lateral: slice) -> np.ndarray:
         """Unverified read of a spatial window of row ``row``: shape ``(frames, depth, lateral)``."""
-        return self._fh[SEQUENCES]["displacement"][row, :, depth, lateral]
+        window: np.ndarray = self._fh[SEQUENCES]["displacement"][row, :, depth, lateral]
+        return window
 
     # -- indentation and calibration --------------------------------------------------------------
     def indentation_runs(self, *, verify: bool = True) -> list[IndentationRecord]:
@@ -382,7 +384,7 @@ class SessionReader:
                 fits.append(CalibrationFit(
                     calibration_id=_text(t["calibration_id"][row]), batch_id=_text(t["batch_id"][row]),
                     concentration_pct=_optional(float(t["concentration_pct"][row])),
-                    e_kpa=float(t["e_kpa"][row]), ci95_kpa=tuple(float(v) for v in t["ci95_kpa"][row]),
+                    e_kpa=float(t["e_kpa"][row]), ci95_kpa=(float(t["ci95_kpa"][row][0]), float(t["ci95_kpa"][row][1])),
                     n_points=int(t["n_points"][row]), r2=float(t["r2"][row]),
                     strain_min=float(t["strain_min"][row]), strain_max=float(t["strain_max"][row]),
                     fitted_at=_text(t["fitted_at"][row]), extra=json.loads(_text(t["extra_json"][row]) or "{}"),

@@ -96,7 +96,9 @@ def cv_splits(refs: Sequence[SequenceRef], *, n_folds: int = 4, seed: int = 0,
     by_conc = _positions(refs)
     splits = []
     for fold in range(n_folds):
-        train, val, test = set(), set(), set()
+        train: set[tuple[str, int]] = set()
+        val: set[tuple[str, int]] = set()
+        test: set[tuple[str, int]] = set()
         for conc, positions in by_conc.items():
             if len(positions) < 2 * n_folds:
                 raise ValueError(f"{conc} %: {len(positions)} positions cannot make {n_folds} folds with "

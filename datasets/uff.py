@@ -97,5 +97,5 @@ def read_uff_displacement_m(path: Path | str, key: str) -> np.ndarray:
         bd = fh[key]
         depth = bd["scan"]["z_axis"].shape[1]
         lateral = bd["scan"]["x_axis"].shape[1]
-        data = bd["data"][:]
+        data: np.ndarray = bd["data"][:]
         return data.reshape(data.shape[0], lateral, depth).transpose(0, 2, 1)

@@ -20,6 +20,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,16 @@ def _acquire_lock(path: Path) -> int:
         raise SessionConflictError(path, "another writer has this session open") from None
     return fd
 
+
+
+@dataclass(frozen=True)
+class _SequenceArrays:
+    """The arrays of one validated sequence record, in their stored dtypes."""
+
+    displacement: np.ndarray | None
+    iq: np.ndarray | None
+    time_s: np.ndarray
+    force_n: np.ndarray
 
 class _Table:
     """Row bookkeeping of one table: which rows are complete, which can be reused, where samples end."""
@@ -267,13 +278,13 @@ class SessionWriter:
     # -- sequences --------------------------------------------------------------------------------
     def completed_keys(self, *, include_failed: bool = True) -> set[str]:
         """Keys of the complete sequences (those recorded as failed too unless excluded)."""
-        keys = {k.decode("utf-8") for k in self._seq.done}
+        done = {k.decode("utf-8"): row for k, row in self._seq.done.items() if isinstance(k, bytes)}
         if include_failed:
-            return keys
+            return set(done)
         failed = self._seq.datasets["failed"][:]
-        return {k.decode("utf-8") for k, row in self._seq.done.items() if not failed[row]}
+        return {k for k, row in done.items() if not failed[row]}
 
-    def _sequence_row(self, record: SequenceRecord) -> tuple[dict[str, Any], dict[str, np.ndarray | None]]:
+    def _sequence_row(self, record: SequenceRecord) -> tuple[dict[str, Any], _SequenceArrays]:
         """Validate ``record`` and convert it to stored values; no I/O."""
         what = f"sequence {record.key!r}"
         if not record.key:
@@ -329,7 +340,7 @@ class SessionWriter:
             "displacement_mean_um": mean, "displacement_std_um": std,
         }
         row["checksum"] = digest(row, SEQUENCE_META_FIELDS, [displacement, iq, force_t, force_n]).encode()
-        return row, {"displacement": displacement, "iq": iq, "time_s": force_t, "force_n": force_n}
+        return row, _SequenceArrays(displacement, iq, force_t, force_n)
 
     def append_sequence(self, record: SequenceRecord) -> int:
         """Write one sequence and mark it complete; returns its row.
@@ -344,12 +355,12 @@ class SessionWriter:
         volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
         row = self._seq.next_row()
         self._seq.grow(row, volumes)
-        start, count = self._seq.write_samples({"time_s": arrays["time_s"], "force_n": arrays["force_n"]})
+        start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
         row_values["force_start"], row_values["force_count"] = start, count
-        if arrays["displacement"] is not None:
-            seq["displacement"][row] = arrays["displacement"]
-        if arrays["iq"] is not None:
-            seq["iq"][row] = arrays["iq"]
+        if arrays.displacement is not None:
+            seq["displacement"][row] = arrays.displacement
+        if arrays.iq is not None:
+            seq["iq"][row] = arrays.iq
         self._seq.write_row(row, row_values)
         self._commit()
         self._seq.mark_complete(row, row_values["key"], start + count)

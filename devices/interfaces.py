@@ -151,6 +151,9 @@ class ScannerIdentity:
         return f"{self.vendor} {self.model} SN {self.serial} fw {self.firmware}"
 
 
+ScannerStateName = Literal["idle", "configured", "firing", "fault"]
+
+
 @dataclass(frozen=True)
 class ScannerState:
     """The scanner's own account of itself (STATUS).
@@ -160,7 +163,7 @@ class ScannerState:
     the scanner's duty window; ``temperature_c`` is ``None`` where the scanner reports none.
     """
 
-    state: str
+    state: ScannerStateName
     sequence_id: str | None
     last_error: str | None
     last_error_code: int | None

@@ -35,6 +35,7 @@ def load_record(calibration_dir: Path, batch_id: str) -> CalibrationFit:
     try:
         return CalibrationFit.model_validate_json(path.read_text())
     except FileNotFoundError:
-        raise MissingCalibrationError(f"no calibration record for batch {batch_id!r} at {path}: run `shearlab calibrate` for it first") from None
+        raise MissingCalibrationError(
+            f"no calibration record for batch {batch_id!r} at {path}: run `shearlab calibrate` for it first") from None
     except ValidationError as exc:
         raise MissingCalibrationError(f"{path}: not a valid calibration record ({exc.errors()[0]['msg']})") from None

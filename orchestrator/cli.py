@@ -17,7 +17,8 @@ from shearlab.devices.twin.cli import app as twin_app
 from shearlab.protocols.config_files import ConfigFileError
 from shearlab.training.cli import app as training_app
 
-app = typer.Typer(help="Robotic ultrasound shear-wave elasticity experiments, end to end.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(help="Robotic ultrasound shear-wave elasticity experiments, end to end.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 rig_app = typer.Typer(help="Rig files and device checks.", no_args_is_help=True)
 app.add_typer(rig_app, name="rig")
 
@@ -72,7 +73,8 @@ def calibrate(
     for column in ("batch", "conc. %", "E kPa", "95 % CI kPa", "R2", "id"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.batch_id, f"{r.concentration_pct}", f"{r.e_kpa:.2f}", f"{r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f}", f"{r.r2:.4f}", r.calibration_id)
+        table.add_row(r.batch_id, f"{r.concentration_pct}", f"{r.e_kpa:.2f}", f"{r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f}",
+                      f"{r.r2:.4f}", r.calibration_id)
     console.print(table)
 
 

@@ -36,24 +36,24 @@ def build_deployments(config: ServeConfig) -> list[Any]:
     indentation_rig = load_rig(config.indentation_rig)
     out = []
     if config.calibration_plan is not None:
-        plan = load_calibration_plan(config.calibration_plan)
+        calibration = load_calibration_plan(config.calibration_plan)
         out.append(calibration_flow.to_deployment(
-            name=f"{indentation_rig.name}-{plan.name}", cron=plan.cron,
+            name=f"{indentation_rig.name}-{calibration.name}", cron=calibration.cron,
             parameters={"rig_path": str(config.indentation_rig), "plan_path": str(config.calibration_plan)},
             tags=["calibration", indentation_rig.name]))
     for plan_path, tag in ((config.block_plan, "block-campaign"), (config.inclusion_plan, "inclusion-campaign")):
         if plan_path is None:
             continue
-        plan = load_campaign_plan(plan_path)
+        campaign = load_campaign_plan(plan_path)
         out.append(campaign_flow.to_deployment(
-            name=f"{acquisition_rig.name}-{plan.name}", cron=plan.cron,
+            name=f"{acquisition_rig.name}-{campaign.name}", cron=campaign.cron,
             parameters={"rig_path": str(config.acquisition_rig), "plan_path": str(plan_path)},
             tags=[tag, acquisition_rig.name]))
     if config.training_config is not None:
         from shearlab.orchestrator.flows.training import load_training_plan, training_flow
 
-        plan = load_training_plan(config.training_config)
+        training = load_training_plan(config.training_config)
         out.append(training_flow.to_deployment(
-            name=f"{plan.name}", cron=plan.cron, parameters={"plan_path": str(config.training_config)},
+            name=f"{training.name}", cron=training.cron, parameters={"plan_path": str(config.training_config)},
             tags=["training"]))
     return out

@@ -9,13 +9,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from shearlab.datasets.records import CalibrationFit  # noqa: E402
 from shearlab.protocols.stress_strain import CompressionRun  # noqa: E402
 
 
-def stress_strain_figure(runs: list[CompressionRun], fit: CalibrationFit, out_png: Path) -> Path:
-    """Paper Fig. 4: stress against strain of every run, the fit line over the fit range."""
+def stress_strain_figure(runs: list[CompressionRun], fit: CalibrationFit) -> Figure:
+    """Paper Fig. 4: stress (kPa) against strain (%) of every run, the fit line over the fit range."""
     fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
     for k, run in enumerate(runs):
         ax.plot(run.strain() * 100, run.stress_pa() / 1e3, lw=0.8, alpha=0.7, label=f"cylinder {k + 1}" if len(runs) <= 8 else None)
@@ -28,7 +29,12 @@ def stress_strain_figure(runs: list[CompressionRun], fit: CalibrationFit, out_pn
     ax.set_title(f"batch {fit.batch_id} ({fit.concentration_pct} % gelatin)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png)
+    return fig
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (folders created) and release it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
     plt.close(fig)
-    return out_png
+    return path

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydantic import BaseModel
+from prefect.input import RunInput
 
 from shearlab.devices.stand_in import StandIn
 from shearlab.protocols.phantoms import Cylinder
 
 
-class OperatorAck(BaseModel):
+class OperatorAck(RunInput):
     """What the operator confirms in the UI."""
 
     done: bool = True
@@ -64,7 +64,8 @@ class PrefectOperator:
             raise RuntimeError(f"operator declined: {message} ({ack.note})")
 
     def place_cylinder(self, cylinder: Cylinder) -> None:
-        self._ask(f"Place cylinder {cylinder.index + 1} of batch {cylinder.batch_id} ({cylinder.concentration_pct} %) under the plate, lubricated.")
+        self._ask(f"Place cylinder {cylinder.index + 1} of batch {cylinder.batch_id} ({cylinder.concentration_pct} %) "
+                  "under the plate, lubricated.")
 
     def clear_indenter(self) -> None:
         self._ask("Remove the cylinder from the indentation rig.")

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_TEARDOWN_LOGGERS = ("prefect.server", "prefect.server.events", "uvicorn", "uvicorn.error", "prefect._internal", "asyncio", "prefect.events")
+_TEARDOWN_LOGGERS = ("prefect.server", "prefect.server.events", "uvicorn", "uvicorn.error", "prefect._internal", "asyncio",
+                     "prefect.events")
 
 
 @contextmanager

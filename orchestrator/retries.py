@@ -7,7 +7,7 @@ from typing import Any
 from shearlab.devices.errors import DeviceError
 
 # Backoff between attempts, seconds of wall time (Prefect schedules retries in wall time).
-DEVICE_RETRY_DELAYS_S = [1, 4]
+DEVICE_RETRY_DELAYS_S: list[float] = [1.0, 4.0]
 
 
 def retry_transient_device_errors(task: Any, task_run: Any, state: Any) -> bool:

@@ -22,5 +22,5 @@ def probe_positions_mm(block: BlockTarget, n: int, *, edge_margin_mm: float, see
     if np.any(half <= 0):
         raise ValueError(f"block {block.name!r}: edge margin {edge_margin_mm} mm leaves no room on a {block.size_mm[:2]} mm top")
     rng = np.random.default_rng([seed, zlib.crc32(block.name.encode())])
-    offsets = rng.uniform(-half, half, size=(n, 2))
-    return offsets + np.array([block.x_mm, block.y_mm])
+    positions: np.ndarray = rng.uniform(-half, half, size=(n, 2)) + np.array([block.x_mm, block.y_mm])
+    return positions

@@ -129,7 +129,9 @@ class Rig(StrictModel):
             raise ValueError("a [sim] table and clock.kind = 'sim' go together")
         simulated = self.simulated()
         if self.sim is not None:
-            real = {"robot", "hexapod", "probe_ft", "indenter_ft", "scanner"} - set(simulated) - ({"scanner"} if self.scanner is None else set())
+            # A rig without a [scanner] table takes the simulation's scanner, as a twin rig takes the twin's.
+            listed = {"robot", "hexapod", "probe_ft", "indenter_ft"} | ({"scanner"} if self.scanner is not None else set())
+            real = listed - set(simulated)
             if self.twin is not None or real:
                 raise ValueError("with a [sim] table every device is simulated: set driver = 'sim' for "
                                  + ", ".join(sorted(real) or ["every device"]) + " and drop [twin]")

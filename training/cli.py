@@ -19,7 +19,7 @@ from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.evaluation import evaluate_blocks, tof_alpha
 from shearlab.training.experiments import train_fold
-from shearlab.training.figures import plot_inclusion_maps
+from shearlab.training.figures import inclusion_maps, save_figure
 from shearlab.training.inference import predict_dense
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
@@ -77,10 +77,10 @@ def evaluate(
     state = load_checkpoint(checkpoint)
     model = state.build_model(device)
     _, train_refs, _, test_refs = _split_refs(data_dir, split_path)
-    alpha_refs = [r for r in train_refs if r.concentration_pct == alpha_concentration_pct]
-    if not alpha_refs:
-        raise typer.BadParameter(f"no training sequence of {alpha_concentration_pct} % to fit ToF's alpha on")
-    alpha = tof_alpha(alpha_refs, alpha_refs[0].label_e_kpa)
+    try:
+        alpha = tof_alpha(train_refs, alpha_concentration_pct)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--alpha-concentration-pct") from None
     result = evaluate_blocks(model, test_refs, alpha=alpha, out_dir=out_dir / "figures", device=device)
     metrics = {"blocks": result.metrics,
                "run": {"checkpoint": str(checkpoint), "window_px": model.window_px,
@@ -113,7 +113,7 @@ def predict(
     e_map = predict_dense(model, read_displacement(ref), mean_um=ref.displacement_mean_um,
                           std_um=ref.displacement_std_um, tile_px=tile_px, device=device)
     np.save(out.with_suffix(".npy"), e_map)
-    plot_inclusion_maps({f"{ref.key} ({model.window_px} px)": e_map}, grid, out)
+    save_figure(inclusion_maps({f"{ref.key} ({model.window_px} px)": e_map}, grid), out)
     typer.echo(f"{out}: median {np.nanmedian(e_map):.1f} kPa over {np.isfinite(e_map).sum()} pixels")
 
 

@@ -24,7 +24,7 @@ from shearlab.datasets.reader import SequenceRef, SessionReader, read_displaceme
 from shearlab.protocols.phantoms import Inclusion, inclusion_mask
 from shearlab.protocols.sequences import ImageGrid
 from shearlab.protocols.signal.tof import TofSettings, compound_maps, fit_alpha, smooth_map, tof_modulus_kpa, tof_speed_map
-from shearlab.training.figures import plot_dice_curves, plot_inclusion_maps, plot_mae_vs, plot_mean_std_maps
+from shearlab.training.figures import dice_curves, inclusion_maps, mae_vs, mean_std_maps, save_figure
 from shearlab.training.inference import predict_dense
 from shearlab.training.metrics import dice, dice_curve, error_summary, mae_by_group, mae_kpa
 from shearlab.training.model import DenseNet3d
@@ -83,8 +83,13 @@ def region_maps(model: DenseNet3d, ref: SequenceRef, grid: ImageGrid, rows: slic
     return RegionMaps(cnn, speed, cnn_seconds, time.perf_counter() - started)
 
 
-def tof_alpha(refs: Sequence[SequenceRef], e_kpa: float, *, tof: TofSettings = TofSettings()) -> float:
-    """Fit ToF's alpha: the mean ToF modulus of ``refs`` (one concentration) equals ``e_kpa``."""
+def tof_alpha(train_refs: Sequence[SequenceRef], concentration_pct: float, *, tof: TofSettings = TofSettings()) -> float:
+    """Fit ToF's alpha on the training sequences of one concentration: their mean ToF modulus equals
+    their calibrated label. ``ValueError`` when there is no labelled sequence of that concentration."""
+    refs = [r for r in train_refs if r.concentration_pct == concentration_pct and r.label_e_kpa is not None]
+    if not refs or refs[0].label_e_kpa is None:
+        raise ValueError(f"no labelled training sequence of {concentration_pct:g} % to fit ToF's alpha on")
+    e_kpa = refs[0].label_e_kpa
     speeds = []
     for ref in refs:
         with SessionReader(ref.path) as reader:
@@ -134,11 +139,13 @@ def evaluate_blocks(model: DenseNet3d, refs: Sequence[SequenceRef], *, alpha: fl
     by_push = {m: mae_by_group(e, truth, push) for m, e in (("CNN", cnn), ("ToF", tof_e))}
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = [
-        plot_mae_vs(sorted(by_stiffness["CNN"]), {m: [v[k] for k in sorted(v)] for m, v in by_stiffness.items()},
-                    out_dir / "mae_vs_stiffness.png", xlabel="calibrated modulus (kPa)", title="MAE vs stiffness (Fig. 7)"),
-        plot_mae_vs(sorted(by_push["CNN"]), {m: [v[k] for k in sorted(v)] for m, v in by_push.items()},
-                    out_dir / "mae_vs_push.png", xlabel="push", title="MAE vs push location (Fig. 7)"),
+        save_figure(mae_vs(sorted(by_stiffness["CNN"]), {m: [v[k] for k in sorted(v)] for m, v in by_stiffness.items()},
+                           xlabel="calibrated modulus (kPa)", title="MAE vs stiffness (Fig. 7)"), out_dir / "mae_vs_stiffness.png"),
+        save_figure(mae_vs(sorted(by_push["CNN"]), {m: [v[k] for k in sorted(v)] for m, v in by_push.items()},
+                           xlabel="push", title="MAE vs push location (Fig. 7)"), out_dir / "mae_vs_push.png"),
     ]
+    if grid is None or roi is None:
+        raise ValueError("no test sequences to evaluate")
     figures += _mean_std_figures(per_seq, grid, roi, out_dir)
     return Evaluation(metrics, figures)
 
@@ -158,9 +165,9 @@ def _mean_std_figures(per_seq, grid: ImageGrid, roi: tuple[slice, slice], out_di
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(stack, axis=0), np.nanstd(stack, axis=0)
-            figures.append(plot_mean_std_maps(mean, std, roi_grid, out_dir / f"maps_{name}_{conc:g}pct_push{push}.png",
-                                              push_lateral_mm=lateral,
-                                              title=f"{name.upper()} {conc:g} % push {push} ({len(chosen)} positions)"))
+            figure = mean_std_maps(mean, std, roi_grid, push_lateral_mm=lateral,
+                                   title=f"{name.upper()} {conc:g} % push {push} ({len(chosen)} positions)")
+            figures.append(save_figure(figure, out_dir / f"maps_{name}_{conc:g}pct_push{push}.png"))
     return figures
 
 
@@ -197,8 +204,10 @@ def evaluate_inclusion(model: DenseNet3d, refs: Sequence[SequenceRef], *, modulu
                        tof: TofSettings = TofSettings(), cnn_label: str = "CNN") -> Evaluation:
     """Compounded maps of one inclusion position (9 pushes): MAE inside/outside, Dice, Dice curve."""
     grid, full_truth, full_mask = session_truth_map(refs[0], modulus_of_batch)
-    rows = slice(int(np.searchsorted(grid.depth_m, INCLUSION_DEPTH_MM[0] * 1e-3)), int(np.searchsorted(grid.depth_m, INCLUSION_DEPTH_MM[1] * 1e-3)))
-    cols = slice(int(np.searchsorted(grid.lateral_m, -INCLUSION_HALF_WIDTH_MM * 1e-3)), int(np.searchsorted(grid.lateral_m, INCLUSION_HALF_WIDTH_MM * 1e-3)))
+    depth_m = (INCLUSION_DEPTH_MM[0] * 1e-3, INCLUSION_DEPTH_MM[1] * 1e-3)
+    half_width_m = INCLUSION_HALF_WIDTH_MM * 1e-3
+    rows = slice(int(np.searchsorted(grid.depth_m, depth_m[0])), int(np.searchsorted(grid.depth_m, depth_m[1])))
+    cols = slice(int(np.searchsorted(grid.lateral_m, -half_width_m)), int(np.searchsorted(grid.lateral_m, half_width_m)))
     truth, mask = full_truth[rows, cols], full_mask[rows, cols]
     cnn_maps, tof_maps = [], []
     for ref in refs:
@@ -219,12 +228,12 @@ def evaluate_inclusion(model: DenseNet3d, refs: Sequence[SequenceRef], *, modulu
     out_dir.mkdir(parents=True, exist_ok=True)
     region = _crop(grid, rows, cols)
     vmax = float(truth.max() * 1.4)
-    figures = [plot_inclusion_maps({"truth": truth, f"{cnn_label} {model.window_px} px": cnn, "ToF": tof_map}, region,
-                                   out_dir / f"inclusion_{name}.png", inclusion_mask=mask, vmax_kpa=vmax,
-                                   title=f"{name} (Fig. 9)")]
+    map_figure = inclusion_maps({"truth": truth, f"{cnn_label} {model.window_px} px": cnn, "ToF": tof_map}, region,
+                                inclusion_mask=mask, vmax_kpa=vmax, title=f"{name} (Fig. 9)")
+    figures = [save_figure(map_figure, out_dir / f"inclusion_{name}.png")]
     if mask.any():
         curves = {"CNN": dice_curve(cnn, mask, thresholds), "ToF": dice_curve(tof_map, mask, thresholds)}
         metrics["dice_curve"] = {"thresholds_kpa": thresholds.tolist(), **{k: np.asarray(v).tolist() for k, v in curves.items()}}
-        figures.append(plot_dice_curves(thresholds, curves, out_dir / f"dice_{name}.png", marked_threshold_kpa=threshold,
-                                        title=f"{name}: Dice vs threshold (Fig. 10)"))
+        dice_figure = dice_curves(thresholds, curves, marked_threshold_kpa=threshold, title=f"{name}: Dice vs threshold (Fig. 10)")
+        figures.append(save_figure(dice_figure, out_dir / f"dice_{name}.png"))
     return Evaluation(metrics, figures)

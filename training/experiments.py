@@ -7,9 +7,10 @@ report validation error. The lead wires them to datasets and flows.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -38,12 +39,14 @@ class FoldResult:
 def _fold(protocol: str, fold: str, result: TrainResult, val_data: Dataset | None,
           config: TrainConfig) -> FoldResult:
     mae, std = float("nan"), float("nan")
-    if val_data is not None and len(val_data) > 0:
+    if val_data is not None and len(cast(Sized, val_data)) > 0:
         pred, label = predict_dataset(result.model, val_data, batch_size=config.batch_size,
                                       normalisation=config.normalisation,
                                       device=next(result.model.parameters()).device)
         error = np.abs(pred - label)
         mae, std = float(error.mean()), float(error.std())
+    if result.checkpoint_path is None:
+        raise ValueError(f"fold {fold} was trained without a checkpoint path")
     return FoldResult(protocol=protocol, fold=fold, checkpoint_path=Path(result.checkpoint_path),
                       train=result, val_mae_kpa=mae, val_mae_std_kpa=std)
 

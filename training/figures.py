@@ -1,4 +1,7 @@
-"""Figures as PNG (matplotlib Agg), after the paper's Figs. 6-10. Maps are ``(depth, lateral)`` kPa."""
+"""Figures after the paper's Figs. 6-10, as matplotlib figures (Agg) and PNG files. Maps are ``(depth, lateral)`` kPa.
+
+Each builder returns the ``Figure`` (so its plotted data can be checked); ``save_figure`` writes the PNG.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from shearlab.protocols.sequences import ImageGrid  # noqa: E402
@@ -21,7 +25,8 @@ def _extent_mm(grid: ImageGrid) -> tuple[float, float, float, float]:
             grid.depth_m[-1] * 1e3 + dz / 2, grid.depth_m[0] * 1e3 - dz / 2)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders created) and release it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -41,9 +46,9 @@ def _mark(ax: plt.Axes, grid: ImageGrid, roi: tuple[slice, slice] | None, push_l
         ax.axvline(push_lateral_mm, color="red", linewidth=1, label="push")
 
 
-def plot_mean_std_maps(mean_kpa: np.ndarray, std_kpa: np.ndarray, grid: ImageGrid, path: Path, *,
-                       roi: tuple[slice, slice] | None = None, push_lateral_mm: float | None = None,
-                       title: str = "", vmax_kpa: float | None = None) -> Path:
+def mean_std_maps(mean_kpa: np.ndarray, std_kpa: np.ndarray, grid: ImageGrid, *,
+                  roi: tuple[slice, slice] | None = None, push_lateral_mm: float | None = None,
+                  title: str = "", vmax_kpa: float | None = None) -> Figure:
     """Mean and std of the estimates of one push over positions, ROI and push marked (paper Figs. 6, 8)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, values, label in ((axes[0], mean_kpa, "mean E (kPa)"), (axes[1], std_kpa, "std E (kPa)")):
@@ -54,34 +59,34 @@ def plot_mean_std_maps(mean_kpa: np.ndarray, std_kpa: np.ndarray, grid: ImageGri
         ax.set_ylabel("depth (mm)")
         fig.colorbar(image, ax=ax, label=label)
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
-def plot_mae_vs(x: Sequence[float], mae: Mapping[str, Sequence[tuple[float, float]]], path: Path, *,
-                xlabel: str, title: str = "") -> Path:
+def mae_vs(x: Sequence[float], mae: Mapping[str, Sequence[tuple[float, float]]], *,
+           xlabel: str, title: str = "") -> Figure:
     """MAE (mean +/- std) against stiffness or push location, one line per method (paper Fig. 7)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for i, (name, values) in enumerate(mae.items()):
-        values = np.asarray(values, np.float64).reshape(-1, 2)
+        table = np.asarray(values, np.float64).reshape(-1, 2)
         offset = (i - (len(mae) - 1) / 2) * 0.01 * (max(x) - min(x) if len(x) > 1 else 1)
-        ax.errorbar(np.asarray(x) + offset, values[:, 0], yerr=values[:, 1], marker="o", capsize=3, label=name)
+        ax.errorbar(np.asarray(x) + offset, table[:, 0], yerr=table[:, 1], marker="o", capsize=3, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("MAE (kPa)")
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
-def plot_inclusion_maps(maps_kpa: Mapping[str, np.ndarray], grid: ImageGrid, path: Path, *,
-                        inclusion_mask: np.ndarray | None = None, vmax_kpa: float | None = None,
-                        title: str = "") -> Path:
+def inclusion_maps(maps_kpa: Mapping[str, np.ndarray], grid: ImageGrid, *,
+                   inclusion_mask: np.ndarray | None = None, vmax_kpa: float | None = None,
+                   title: str = "") -> Figure:
     """Inclusion maps side by side, e.g. per window size next to ToF, true outline overlaid (paper Fig. 9)."""
     n = len(maps_kpa)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
     finite = [m[np.isfinite(m)] for m in maps_kpa.values()]
     vmax = vmax_kpa or max((float(f.max()) for f in finite if f.size), default=1.0)
-    for ax, (name, values) in zip(axes[0], maps_kpa.items()):
+    for ax, (name, values) in zip(axes[0], maps_kpa.items(), strict=True):
         image = ax.imshow(values, extent=_extent_mm(grid), cmap="viridis", vmin=0, vmax=vmax, aspect="equal")
         if inclusion_mask is not None:
             ax.contour(grid.lateral_m * 1e3, grid.depth_m * 1e3, inclusion_mask.astype(float), levels=[0.5],
@@ -91,11 +96,11 @@ def plot_inclusion_maps(maps_kpa: Mapping[str, np.ndarray], grid: ImageGrid, pat
     axes[0][0].set_ylabel("depth (mm)")
     fig.colorbar(image, ax=list(axes[0]), label="E (kPa)")
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
-def plot_dice_curves(thresholds_kpa: Sequence[float], curves: Mapping[str, Sequence[float]], path: Path, *,
-                     marked_threshold_kpa: float | None = None, title: str = "") -> Path:
+def dice_curves(thresholds_kpa: Sequence[float] | np.ndarray, curves: Mapping[str, Sequence[float] | np.ndarray], *,
+                marked_threshold_kpa: float | None = None, title: str = "") -> Figure:
     """Dice against binarisation threshold, one line per method (paper Fig. 10)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, curve in curves.items():
@@ -108,4 +113,4 @@ def plot_dice_curves(thresholds_kpa: Sequence[float], curves: Mapping[str, Seque
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig

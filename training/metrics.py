@@ -51,7 +51,7 @@ def dice(estimate_kpa: np.ndarray, inclusion_mask: np.ndarray, threshold_kpa: fl
     return 1.0 if total == 0 else float(2 * (predicted & truth).sum() / total)
 
 
-def dice_curve(estimate_kpa: np.ndarray, inclusion_mask: np.ndarray, thresholds_kpa: Sequence[float]) -> np.ndarray:
+def dice_curve(estimate_kpa: np.ndarray, inclusion_mask: np.ndarray, thresholds_kpa: Sequence[float] | np.ndarray) -> np.ndarray:
     """Dice at each threshold (paper Fig. 10), shape ``(len(thresholds_kpa),)``."""
     return np.array([dice(estimate_kpa, inclusion_mask, t) for t in thresholds_kpa])
 

@@ -25,6 +25,9 @@ Tensors: input ``(batch, 1, frames, depth, lateral)``; window mode returns ``(ba
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypedDict, Unpack, cast
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
@@ -140,7 +143,7 @@ class _DenseBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, dilation: int) -> torch.Tensor:
-        for layer in self.layers:
+        for layer in cast(Iterable[_DenseLayer], self.layers):
             new = layer(x, dilation)
             x = torch.cat([_crop(x, (layer.kernel_px - 1) // 2 * dilation), new], dim=1)
         return x
@@ -197,6 +200,9 @@ class DenseNet3d(nn.Module):
     ``(i, j)`` (centre ``(i + w // 2, j + w // 2)``). Time is pooled by ``stem_time_pool`` after the
     stem and by 2 at each transition (35 -> 17 -> 8 -> 4 frames by default).
     """
+
+    # A buffer (moves with the model, not a parameter, not in checkpoints).
+    output_scale_kpa: torch.Tensor
 
     def __init__(self, *, stem_kernels_px: tuple[int, ...] = (3, 3, 2),
                  block_kernels_px: tuple[tuple[int, ...], ...] = ((3, 3, 3, 3),) * 3,
@@ -260,7 +266,7 @@ class DenseNet3d(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, dilation if dense else 1)
             if i < len(self.transitions):
-                transition = self.transitions[i]
+                transition = cast(_Transition, self.transitions[i])
                 x = transition(x, dilation, dense)
                 if dense:
                     dilation *= transition.pool_px
@@ -270,26 +276,35 @@ class DenseNet3d(nn.Module):
         return out if dense else out[:, 0, 0]
 
 
-def densenet3d_w65(**widths: float) -> DenseNet3d:
+class Widths(TypedDict, total=False):
+    """Width settings of the named builders (see ``ModelConfig``)."""
+
+    init_channels: int
+    growth_rate: int
+    compression: float
+    output_scale_kpa: float
+
+
+def densenet3d_w65(**widths: Unpack[Widths]) -> DenseNet3d:
     """65 x 65 x 35 windows; ``widths``: init_channels, growth_rate, compression, output_scale_kpa."""
     return DenseNet3d.from_config(model_config_for_window(65, **widths))
 
 
-def densenet3d_w33(**widths: float) -> DenseNet3d:
+def densenet3d_w33(**widths: Unpack[Widths]) -> DenseNet3d:
     """33 x 33 x 35 windows."""
     return DenseNet3d.from_config(model_config_for_window(33, **widths))
 
 
-def densenet3d_w17(**widths: float) -> DenseNet3d:
+def densenet3d_w17(**widths: Unpack[Widths]) -> DenseNet3d:
     """17 x 17 x 35 windows."""
     return DenseNet3d.from_config(model_config_for_window(17, **widths))
 
 
-def densenet3d_w9(**widths: float) -> DenseNet3d:
+def densenet3d_w9(**widths: Unpack[Widths]) -> DenseNet3d:
     """9 x 9 x 35 windows (spatial stride 1 throughout)."""
     return DenseNet3d.from_config(model_config_for_window(9, **widths))
 
 
-def densenet3d_w5(**widths: float) -> DenseNet3d:
+def densenet3d_w5(**widths: Unpack[Widths]) -> DenseNet3d:
     """5 x 5 x 35 windows (spatial stride 1 throughout)."""
     return DenseNet3d.from_config(model_config_for_window(5, **widths))

@@ -2,19 +2,19 @@
 
 Works with any ``torch.utils.data.Dataset`` yielding ``(window, label_kpa)``: window ``(1, frames, w, w)``
 float32, label a float in kPa. Each epoch draws its order from a generator seeded by ``(seed, epoch)``
-(augmentation is the dataset's, drawn from its own seeds); a dataset with a ``set_epoch(epoch)`` method (e.g. one random window per sequence per
-epoch) is told the epoch first. A run resumed from a checkpoint therefore continues exactly as the
-uninterrupted run would.
+(augmentation is the dataset's, drawn from its own seeds); a dataset with a ``set_epoch(epoch)`` method
+(e.g. one random window per sequence per epoch) is told the epoch first. A run resumed from a checkpoint
+therefore continues exactly as the uninterrupted run would.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -103,7 +103,7 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
     device = resolve_device(config.device)
     model.to(device)
     if config.channels_last and device.type == "cuda":
-        model.to(memory_format=torch.channels_last_3d)
+        model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]  # torch's stubs omit it
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -129,7 +129,7 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
         generator = torch.Generator().manual_seed(config.seed * _EPOCH_SEED_STRIDE + epoch)
         if hasattr(train_data, "set_epoch"):
             train_data.set_epoch(epoch)
-        order = torch.randperm(len(train_data), generator=generator).tolist()
+        order = torch.randperm(len(cast(Sized, train_data)), generator=generator).tolist()
         loader = DataLoader(train_data, batch_size=config.batch_size, sampler=order,
                             num_workers=config.num_workers, generator=generator)
         model.train()
@@ -149,7 +149,7 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
         elapsed = time.perf_counter() - t0
         row = {"epoch": float(epoch + 1), "lr": lr, "train_mse_kpa2": loss_sum / max(count, 1),
                "windows_per_s": count / elapsed if elapsed > 0 else float("nan")}
-        if val_data is not None and len(val_data) > 0:
+        if val_data is not None and len(cast(Sized, val_data)) > 0:
             pred, label = predict_dataset(model, val_data, batch_size=config.batch_size,
                                           normalisation=config.normalisation, device=device,
                                           mixed_precision=config.mixed_precision)

@@ -1,10 +1,11 @@
 """Training windows for the spatio-temporal CNN as ``torch.utils.data.Dataset`` objects (SPEC §2).
 
 ``WindowDataset`` reads session files; ``VolumeWindowDataset`` cuts windows from volumes held in memory
-(synthetic shear waves in tests and benchmarks). One item per sequence per epoch: a ``w x w`` pixel window with all frames, centred at a random pixel
-inside the ROI, normalised and optionally augmented. The window position and every augmentation
-draw come from ``numpy.random.default_rng([epoch_seed, epoch, index])``, so the same seed and epoch
-give the same windows whatever the number of ``DataLoader`` workers and the order they run in.
+(synthetic shear waves in tests and benchmarks). One item per sequence per epoch: a ``w x w`` pixel
+window with all frames, centred at a random pixel inside the ROI, normalised and optionally augmented.
+The window position and every augmentation draw come from ``numpy.random.default_rng([epoch_seed, epoch,
+index])``, so the same seed and epoch give the same windows whatever the number of ``DataLoader`` workers
+and the order they run in.
 
 HDF5 files are opened lazily in whichever process reads (each worker opens its own handles), never
 inherited across a fork.
@@ -47,7 +48,7 @@ class WindowPlacement:
         return slice(self.centre_lateral_px - self.half_px, self.centre_lateral_px + self.half_px + 1)
 
 
-class WindowDataset(Dataset[tuple[torch.Tensor, ...]]):
+class WindowDataset(Dataset[tuple[Any, ...]]):
     """Random ROI windows, one per sequence per epoch.
 
     Parameters
@@ -149,7 +150,7 @@ class WindowDataset(Dataset[tuple[torch.Tensor, ...]]):
         dset = self._file(placement.ref.path)[SEQUENCES]["displacement"]
         return dset[placement.ref.row, frames, placement.depth_slice, placement.lateral_slice]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, dict[str, object]]:
         if not 0 <= index < len(self.refs):
             raise IndexError(index)
         rng = self._rng(index)

@@ -35,7 +35,7 @@ def check_rate(name: str, value: float, limit: float, what: str, limit_name: str
 def checked_move(name: str, limits: RobotLimits, pose: np.ndarray, *, speed_m_s: float, accel_m_s2: float) -> np.ndarray:
     """The target of a linear move: inside the workspace box, at an allowed speed and acceleration."""
     target = checked_vector(name, pose, "pose")
-    xyz = tuple(float(v) for v in target[:3])
+    xyz = [float(v) for v in target[:3]]
     box = limits.workspace
     if not box.contains(xyz):
         raise SafetyLimitError(

@@ -254,7 +254,8 @@ def frame_buffers(
         if array.dtype.str not in WIRE_DTYPES:
             raise ValueError(f"array {name!r} has dtype {array.dtype.str}; the wire carries only {sorted(WIRE_DTYPES)}")
         contiguous = np.asarray(array, order="C")
-        specs.append(ArraySpec(name=name, dtype=array.dtype.str, shape=contiguous.shape, nbytes=contiguous.nbytes))
+        specs.append(ArraySpec.model_validate({"name": name, "dtype": array.dtype.str, "shape": contiguous.shape,
+                                               "nbytes": contiguous.nbytes}))
         blocks.append(_byte_view(contiguous))
     header_bytes = header.model_copy(update={"arrays": tuple(specs)}).model_dump_json().encode("utf-8")
     if len(header_bytes) > MAX_HEADER_BYTES:
@@ -466,7 +467,7 @@ def decode_frame(data: bytes, *, allowed: frozenset[MessageType] = frozenset(Mes
 
 def _byte_view(array: np.ndarray) -> memoryview:
     """A flat byte view of a C-contiguous array's buffer (no copy; works for 0-d and empty arrays)."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _short(exc: ValidationError) -> str:

@@ -262,18 +262,20 @@ class ATISerialTwin:
                 future.set_exception(exc)
 
     def _serve(self) -> None:
+        assert self._wake_r is not None, "start() opens the wake pipe before the thread runs"
+        wake = self._wake_r
         while not self._closing:
             self._run_actions()
             master = self._master
             if master is None or not self._responsive:
-                select.select([self._wake_r], [], [], _IDLE_POLL_WALL_S)
+                select.select([wake], [], [], _IDLE_POLL_WALL_S)
                 self._drain_wake()
                 continue
             self._queue_due_records()
             readable, writable, _ = select.select(
-                [self._wake_r, master], [master] if self._out else [], [], self._select_timeout()
+                [wake, master], [master] if self._out else [], [], self._select_timeout()
             )
-            if self._wake_r in readable:
+            if wake in readable:
                 self._drain_wake()
             if master in readable:
                 try:
@@ -295,7 +297,8 @@ class ATISerialTwin:
 
     def _drain_wake(self) -> None:
         try:
-            os.read(self._wake_r, 4096)
+            if self._wake_r is not None:
+                os.read(self._wake_r, 4096)
         except OSError:
             pass
 

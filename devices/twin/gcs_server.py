@@ -262,6 +262,7 @@ class GCSServer:
             self._listener.setblocking(False)
             self._selector.register(self._listener, selectors.EVENT_READ, "accept")
         else:
+            assert self._pty_fds is not None, "a pty server has its pty from construction"
             controller_fd = self._pty_fds[0]
             session = _Session(lambda data: _write_all(controller_fd, data))
             self._selector.register(controller_fd, selectors.EVENT_READ, session)
@@ -309,6 +310,7 @@ class GCSServer:
                     self._receive(key)
 
     def _accept(self) -> None:
+        assert self._listener is not None, "only a TCP server accepts"
         try:
             conn, _ = self._listener.accept()
         except BlockingIOError:

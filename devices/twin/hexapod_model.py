@@ -265,7 +265,7 @@ class HexapodModel:
         if np.any(np.abs(goal) > self._travel + ON_TARGET_TOLERANCE):
             raise CommandRefused(GcsErrorCode.POS_OUT_OF_LIMITS, "target beyond travel")
         delta = goal - self._position
-        duration = max(np.linalg.norm(delta[_LINEAR]), np.linalg.norm(delta[~_LINEAR])) / self._velocity
+        duration = float(max(np.linalg.norm(delta[_LINEAR]), np.linalg.norm(delta[~_LINEAR]))) / self._velocity
         self._start = self._position.copy()
         self._target = goal
         self._t_start = self._clock.now()
@@ -304,7 +304,7 @@ class HexapodModel:
         fraction = 1.0 if self._duration <= 0 else min(1.0, (now - self._t_start) / self._duration)
         point = self._along(fraction)
         if self._guard is not None and not self._guard(_as_dict(point)):
-            self._position = self._along(self._last_allowed(self._fraction_done, fraction))
+            self._position = self._along(self._last_allowed(self._guard, self._fraction_done, fraction))
             self._stop_here()
             self._error = GcsErrorCode.STOPPED.value
             return
@@ -313,11 +313,11 @@ class HexapodModel:
         if fraction >= 1.0:
             self._duration = None
 
-    def _last_allowed(self, allowed: float, refused: float) -> float:
-        """Largest path fraction in ``[allowed, refused)`` that the guard still accepts."""
+    def _last_allowed(self, guard: MotionGuard, allowed: float, refused: float) -> float:
+        """Largest path fraction in ``[allowed, refused)`` that ``guard`` still accepts."""
         for _ in range(_GUARD_BISECTIONS):
             middle = 0.5 * (allowed + refused)
-            if self._guard(_as_dict(self._along(middle))):
+            if guard(_as_dict(self._along(middle))):
                 allowed = middle
             else:
                 refused = middle

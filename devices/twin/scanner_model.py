@@ -21,7 +21,7 @@ import numpy as np
 from pydantic_core import PydanticSerializationError, to_json
 
 from shearlab.devices.clock import Clock
-from shearlab.devices.interfaces import ScannerIdentity, ScannerState, ScanResult
+from shearlab.devices.interfaces import ScannerIdentity, ScannerState, ScannerStateName, ScanResult
 from shearlab.devices.scanner.bridge_wire import MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, ErrorCode, ScanRefused
 from shearlab.protocols.sequences import SequenceSpec
 
@@ -118,7 +118,7 @@ class ScannerModel:
         self._fire_lock = threading.Lock()
         self._sequence: SequenceSpec | None = None
         self._sequence_id: str | None = None
-        self._state = "idle"
+        self._state: ScannerStateName = "idle"
         self._last_error: tuple[ErrorCode, str] | None = None
         self._pending_fault: str | None = None
         self._pushes: deque[tuple[float, float]] = deque()

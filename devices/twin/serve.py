@@ -54,9 +54,12 @@ class Twin:
 
     @property
     def endpoints(self) -> Endpoints:
+        serial = self.gcs_pty.device_path
+        if serial is None:
+            raise RuntimeError("the hexapod's pseudo-terminal is not open")
         return Endpoints(
             robot=HostAddress(host=self.host),
-            hexapod=HexapodAddress(host=self.host, port=GCS_PORT, serial=self.gcs_pty.device_path),
+            hexapod=HexapodAddress(host=self.host, port=GCS_PORT, serial=serial),
             probe_ft=SerialAddress(serial=self.probe_ft.device_path),
             indenter_ft=SerialAddress(serial=self.indenter_ft.device_path),
             scanner=TcpAddress(host=self.host, port=self.scanner.port),

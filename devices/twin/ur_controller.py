@@ -479,9 +479,9 @@ class URControllerTwin:
                         sender_stop = None
                     reply(kind, b"\x01")
                 elif kind == wire.DATA_PACKAGE and body:
-                    recipe = inputs.get(body[0])
-                    if recipe is not None and recipe.valid:
-                        self._on_input(recipe.unpack(body[1:]))
+                    received = inputs.get(body[0])
+                    if received is not None and received.valid:
+                        self._on_input(received.unpack(body[1:]))
         finally:
             if sender_stop is not None:
                 sender_stop.set()

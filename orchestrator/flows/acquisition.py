@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import numpy as np
 from prefect import flow, get_run_logger, task
@@ -156,6 +157,7 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None =
     totals = Counts()
     sessions: list[str] = []
     progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
+    assert isinstance(progress, UUID), "a synchronous flow gets the artifact's id, not a coroutine"
     steps = len(plan.blocks) * n_positions
     step = 0
     with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in:

@@ -7,7 +7,7 @@ cylinders already logged in the session file are not indented again (a cylinder 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from shearlab.datasets.writer import SessionWriter
 from shearlab.devices.connect import RigDevices, open_devices, rig_backend, stand_in_for
 from shearlab.devices.endpoints import Endpoints
 from shearlab.orchestrator.calibration_records import save_record
-from shearlab.orchestrator.figures import stress_strain_figure
+from shearlab.orchestrator.figures import save_png, stress_strain_figure
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import Operator, operator_for
 from shearlab.orchestrator.procedures.indentation import indent
@@ -37,7 +37,7 @@ from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
 def indent_cylinder(devices: RigDevices, operator: Operator, cylinder: Cylinder, plan: CalibrationPlan, writer: SessionWriter) -> str:
     """Operator places the cylinder; one indentation; the raw log goes to the session file."""
     operator.place_cylinder(cylinder)
-    started = datetime.now(timezone.utc).isoformat()
+    started = datetime.now(UTC).isoformat()
     log = indent(devices.hexapod, devices.indenter_ft, devices.clock, plan.indentation, devices.rig.hexapod.limits,
                  length_mm=cylinder.length_mm)
     contact = int(np.argmax(log.plate_z_mm <= log.touch_z_mm)) if np.any(log.plate_z_mm <= log.touch_z_mm) else -1
@@ -64,7 +64,7 @@ def compression_runs(path: Path) -> list[CompressionRun]:
 def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path) -> CalibrationFit:
     runs = compression_runs(session_path)
     fit = fit_modulus(runs, strain_range=plan.indentation.strain_range)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     record = CalibrationFit(
         calibration_id=f"cal-{batch.batch_id}-{now:%Y%m%dT%H%M%S}",
         batch_id=batch.batch_id, concentration_pct=batch.concentration_pct, e_kpa=fit.e_kpa,
@@ -75,7 +75,7 @@ def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path
     with SessionWriter.open(session_path, session=_session_info(batch, plan, None), resume=True) as writer:
         writer.write_calibration_fit(record)
     save_record(plan.out_dir, record)
-    stress_strain_figure(runs, record, plan.out_dir / f"stress_strain_{batch.batch_id}.png")
+    save_png(stress_strain_figure(runs, record), plan.out_dir / f"stress_strain_{batch.batch_id}.png")
     return record
 
 

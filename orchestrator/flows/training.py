@@ -73,11 +73,8 @@ def evaluate(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> Path:
     split, train_refs, _, test_refs = _split_refs(plan, split_path)
     state = load_checkpoint(checkpoint)
     model = state.build_model("cpu")
-    alpha_refs = [r for r in train_refs if r.concentration_pct == plan.alpha_concentration_pct]
-    if not alpha_refs:
-        raise ValueError(f"no training sequences of {plan.alpha_concentration_pct} % to fit ToF's alpha on")
-    alpha = tof_alpha(alpha_refs, alpha_refs[0].label_e_kpa)
-    logger.info("ToF alpha fitted on %d sequences of %g %%: %.3f", len(alpha_refs), plan.alpha_concentration_pct, alpha)
+    alpha = tof_alpha(train_refs, plan.alpha_concentration_pct)
+    logger.info("ToF alpha fitted on the training sequences of %g %%: %.3f", plan.alpha_concentration_pct, alpha)
     blocks = evaluate_blocks(model, test_refs, alpha=alpha, out_dir=plan.out_dir / "figures")
     metrics: dict[str, Any] = {"blocks": blocks.metrics}
     figures = list(blocks.figures)
@@ -126,8 +123,8 @@ def training_flow(plan_path: Path) -> dict[str, Any]:
     metrics = json.loads((report.parent / "metrics.json").read_text())
     cnn, tof = metrics["blocks"]["cnn"], metrics["blocks"]["tof"]
     create_table_artifact(key="training-metrics", description=f"training {plan.name}", table=[
-        {"method": "CNN", "MAE kPa": round(cnn["mae_kpa"], 2), "std kPa": round(cnn["mae_std_kpa"], 2), "Pearson": round(cnn["pearson"], 3)},
-        {"method": "ToF", "MAE kPa": round(tof["mae_kpa"], 2), "std kPa": round(tof["mae_std_kpa"], 2), "Pearson": round(tof["pearson"], 3)},
+        {"method": name, "MAE kPa": round(m["mae_kpa"], 2), "std kPa": round(m["mae_std_kpa"], 2), "Pearson": round(m["pearson"], 3)}
+        for name, m in (("CNN", cnn), ("ToF", tof))
     ])
     create_markdown_artifact(key="training-report", markdown=f"Report: `{report}`", description="report location")
     return {"report": str(report), "metrics": metrics}

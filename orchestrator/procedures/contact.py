@@ -128,7 +128,8 @@ def make_contact(
     while True:
         if deadline.expired():
             robot.stop()
-            raise DeviceTimeoutError(robot.name, f"contact force did not settle at {target:.2f} N within {settings.timeout_s:.0f} s (last {force:.3f} N)")
+            raise DeviceTimeoutError(
+                robot.name, f"contact force did not settle at {target:.2f} N within {settings.timeout_s:.0f} s (last {force:.3f} N)")
         gain = min(settings.gain_m_s_per_n, LOOP_MARGIN / (stiffness * max(loop.period_s, 1e-3)))
         loop.command(float(np.clip(gain * (target - force), -settings.max_speed_m_s, settings.max_speed_m_s)), accel_m_s2)
         force = loop.read()

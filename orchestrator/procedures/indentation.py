@@ -55,7 +55,8 @@ def find_touch(hexapod: Hexapod, sensor: ForceSensor, clock: Clock, settings: In
             raise DeviceTimeoutError(hexapod.name, f"no touch within {limits.max_travel_mm} mm travel: is a cylinder in place?")
 
 
-def indent(hexapod: Hexapod, sensor: ForceSensor, clock: Clock, settings: IndentationSettings, limits: HexapodLimits, *, length_mm: float) -> IndentationLog:
+def indent(hexapod: Hexapod, sensor: ForceSensor, clock: Clock, settings: IndentationSettings, limits: HexapodLimits, *,
+           length_mm: float) -> IndentationLog:
     """Run one indentation; the hexapod is halted and the plate retracted whatever happens."""
     hexapod.reference()
     sensor.bias()

@@ -42,5 +42,6 @@ def check_sequence(
     if figures["peak_um"] < settings.min_peak_um:
         return QcVerdict(False, f"peak displacement {figures['peak_um']:.2f} um below {settings.min_peak_um} um", figures)
     if figures["displacement_snr_db"] < settings.min_displacement_snr_db:
-        return QcVerdict(False, f"displacement SNR {figures['displacement_snr_db']:.1f} dB below {settings.min_displacement_snr_db} dB", figures)
+        snr_db = figures["displacement_snr_db"]
+        return QcVerdict(False, f"displacement SNR {snr_db:.1f} dB below {settings.min_displacement_snr_db} dB", figures)
     return QcVerdict(True, "ok", figures)

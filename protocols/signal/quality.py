@@ -49,7 +49,8 @@ def frame_correlation(iq: np.ndarray) -> np.ndarray:
     cross = np.abs(tracking @ np.conj(reference)).astype(np.float64)
     power = np.einsum("ij,ij->i", np.conj(tracking), tracking).real.astype(np.float64)
     denominator = np.sqrt(float(np.vdot(reference, reference).real) * power)
-    return np.divide(cross, denominator, out=np.zeros_like(cross), where=denominator > 0)
+    correlation: np.ndarray = np.divide(cross, denominator, out=np.zeros_like(cross), where=denominator > 0)
+    return correlation
 
 
 __all__ = ["displacement_snr_db", "frame_correlation"]

@@ -57,7 +57,8 @@ class TofResult:
 
     @property
     def failed(self) -> np.ndarray:
-        return self.attempted & ~np.isfinite(self.speed_m_s)
+        failed: np.ndarray = self.attempted & ~np.isfinite(self.speed_m_s)
+        return failed
 
     @property
     def failure_fraction(self) -> float:
@@ -84,7 +85,7 @@ def directional_filter(volume: np.ndarray, *, direction: int, dt_s: float, dz_m:
     # A component exp(2 pi i (f t + kx x)) moves at dx/dt = -f / kx: towards +x when f and kx differ in sign.
     keep = ((-direction * f * kx > 0) & (np.abs(f) <= settings.max_frequency_hz)
             & (np.abs(kz) <= np.tan(np.radians(settings.max_off_axis_deg)) * np.abs(kx)))
-    out = scipy.fft.irfftn(spectrum * keep, s=shape, axes=(0, 1, 2), workers=2)
+    out: np.ndarray = scipy.fft.irfftn(spectrum * keep, s=shape, axes=(0, 1, 2), workers=2)
     return out[:frames, :, :lateral].astype(np.float32)
 
 
@@ -103,7 +104,7 @@ def _delays_s(near: np.ndarray, far: np.ndarray, *, dt_s: float, settings: TofSe
     y2 = np.take_along_axis(corr, ((peak + 1) % fine)[None], 0)[0]
     denom = y0 - 2 * y1 + y2
     offset = np.divide(0.5 * (y0 - y2), denom, out=np.zeros_like(denom), where=denom < 0)
-    lag = np.where(peak > fine // 2, peak - fine, peak) + offset
+    lag: np.ndarray = np.where(peak > fine // 2, peak - fine, peak) + offset
     return lag * dt_s / settings.upsample
 
 
@@ -218,5 +219,5 @@ def tof_elasticity_map(volumes_um: list[np.ndarray], grid: ImageGrid, *, push_la
         raise ValueError("one push position per volume")
     maps = [smooth_map(tof_modulus_kpa(tof_speed_map(v, grid, push_lateral_m=x, settings=settings).speed_m_s,
                                        alpha=alpha), grid, kernel_mm=kernel_mm)
-            for v, x in zip(volumes_um, push_lateral_m)]
+            for v, x in zip(volumes_um, push_lateral_m, strict=True)]
     return compound_maps(maps)

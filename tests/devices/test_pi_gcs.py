@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from device_contract import check_hexapod
 from pipython import GCSError as PIGCSError
 from pipython.pidevice.gcscommands import GCSCommands
 from pipython.pidevice.gcsmessages import GCSMessages
 from pipython.pidevice.interfaces.pisocket import PISocket
-from device_contract import check_hexapod
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceTimeoutError, SafetyLimitError

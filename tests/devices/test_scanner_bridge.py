@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from device_contract import check_scanner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from device_contract import check_scanner
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.errors import DeviceConnectionError, DeviceProtocolError, DeviceTimeoutError

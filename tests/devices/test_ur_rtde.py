@@ -23,14 +23,14 @@ import pytest
 from device_contract import check_robot
 
 from shearlab.devices.clock import Clock
+from shearlab.devices.endpoints import TcpAddress
 from shearlab.devices.errors import DeviceConnectionError, DeviceFaultError, DeviceTimeoutError, SafetyLimitError
 from shearlab.devices.robot import URRobot, ur_rtde
-from shearlab.devices.twin import rtde_wire as wire
-from shearlab.devices.endpoints import TcpAddress
 from shearlab.devices.stand_in import Fault
-from shearlab.devices.twin_client import TwinControl
+from shearlab.devices.twin import rtde_wire as wire
 from shearlab.devices.twin.robot_model import RobotModel
 from shearlab.devices.twin.ur_controller import URControllerTwin, flat_floor
+from shearlab.devices.twin_client import TwinControl
 from shearlab.protocols.rig import RobotLimits
 
 SPEED = 5.0
@@ -434,7 +434,7 @@ def local_twins(loopback_host: Callable[[], str]) -> Iterator[list[tuple[URContr
 def test_recipes_are_numbered_from_one_and_decoded_by_name(
     local_twins: list[tuple[URControllerTwin, RobotModel]],
 ) -> None:
-    for (server, model), x in zip(local_twins, (0.01, 0.02), strict=True):
+    for (server, _), x in zip(local_twins, (0.01, 0.02), strict=True):
         with socket.create_connection((server.host, 30004), timeout=5) as sock:
             assert _rtde(sock, wire.REQUEST_PROTOCOL_VERSION, struct.pack(">H", 2)) == (ord("V"), b"\x01")
             kind, body = _rtde(sock, wire.GET_URCONTROL_VERSION)

@@ -351,11 +351,21 @@ def test_inclusion_boundary_reflects_a_wave_back_towards_the_push(inclusion_run:
 # --- preview -----------------------------------------------------------------------------------
 
 
-def test_preview_writes_a_png(tmp_path: Path) -> None:
+def test_preview_draws_the_wave(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
     sequence = SequenceSpec(imaging=ImagingSpec(n_frames=6, n_depth=50, n_lateral=120))
     grid = sequence.grid
     u = simulate_displacement(homogeneous_medium(cast_batch("preview", 10.0), grid), sequence)
-    out = render_preview(u, grid, tmp_path / "sub" / "preview.png", push_lateral_mm=0.0)
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wave = imread(render_preview(u, grid, tmp_path / "sub" / "preview.png", push_lateral_mm=0.0))
+    still = imread(render_preview(np.zeros_like(u), grid, tmp_path / "still.png", push_lateral_mm=0.0))
+    assert wave.shape == still.shape
+
+    def coloured(image: np.ndarray) -> float:
+        """Share of pixels well off the diverging colour map's white middle (red or blue)."""
+        return float(np.mean(np.abs(image[..., 0] - image[..., 2]) > 0.3))
+
+    # Same layout and colour bar; only the moving tissue colours the frames and the space-time plot.
+    assert coloured(wave) > coloured(still) + 0.02
     with pytest.raises(ValueError, match="shape"):
         render_preview(u[:3], grid, tmp_path / "bad.png", push_lateral_mm=0.0)

@@ -31,3 +31,25 @@ def test_only_samples_in_strain_range_count():
 def test_rejects_mismatched_arrays():
     with pytest.raises(ValueError, match="same shape"):
         fit_modulus([CompressionRun(compression_mm=np.zeros(3), force_n=np.zeros(4))])
+
+
+def test_stress_strain_figure_plots_every_run_and_the_fit():
+    from shearlab.datasets.records import CalibrationFit
+    from shearlab.orchestrator.figures import stress_strain_figure
+
+    rng = np.random.default_rng(2)
+    runs = [_run(54e3, rng) for _ in range(3)]
+    fit = fit_modulus(runs)
+    record = CalibrationFit(calibration_id="cal-x", batch_id="B", concentration_pct=10.0, e_kpa=fit.e_kpa,
+                            ci95_kpa=(fit.e_kpa - 1, fit.e_kpa + 1), n_points=fit.n_points, r2=fit.r2,
+                            strain_min=0.02, strain_max=0.07, extra={"intercept_kpa": fit.intercept_kpa})
+    ax = stress_strain_figure(runs, record).axes[0]
+    *run_lines, fit_line = ax.lines
+    assert len(run_lines) == 3
+    for line, run in zip(run_lines, runs, strict=True):
+        np.testing.assert_allclose(line.get_xdata(), run.strain() * 100)
+        np.testing.assert_allclose(line.get_ydata(), run.stress_pa() / 1e3)
+    x, y = fit_line.get_xdata(), fit_line.get_ydata()
+    assert x[0] == pytest.approx(2.0) and x[-1] == pytest.approx(7.0)
+    # Slope in kPa per % strain is E / 100.
+    assert np.polyfit(x, y, 1)[0] == pytest.approx(fit.e_kpa / 100)

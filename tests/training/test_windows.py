@@ -33,8 +33,8 @@ def test_items_are_windows_inside_the_roi(refs) -> None:  # type: ignore[no-unty
     assert label.dtype == torch.float32 and float(label) == pytest.approx(54.0)
     assert rows.start <= info["centre_depth_px"] < rows.stop and cols.start <= info["centre_lateral_px"] < cols.stop
     # per-window z-score of exactly the pixels around the centre
-    d, l = info["centre_depth_px"], info["centre_lateral_px"]
-    raw = volume[:, d - 8:d + 9, l - 8:l + 9].astype(np.float64)
+    d, x = info["centre_depth_px"], info["centre_lateral_px"]
+    raw = volume[:, d - 8:d + 9, x - 8:x + 9].astype(np.float64)
     np.testing.assert_allclose(window[0].numpy(), (raw - raw.mean()) / raw.std(), atol=1e-5)
 
 
@@ -45,8 +45,8 @@ def test_sequence_normalisation_matches_dense_inference(refs) -> None:  # type: 
     with SessionReader(ref.path) as reader:
         dense = normalise_volume(reader.read_displacement(ref.key), mean=ref.displacement_mean_um,
                                  std=ref.displacement_std_um)
-    d, l = info["centre_depth_px"], info["centre_lateral_px"]
-    np.testing.assert_array_equal(window[0].numpy(), dense[:, d - 4:d + 5, l - 4:l + 5])
+    d, x = info["centre_depth_px"], info["centre_lateral_px"]
+    np.testing.assert_array_equal(window[0].numpy(), dense[:, d - 4:d + 5, x - 4:x + 5])
 
 
 def test_same_seed_and_epoch_give_same_windows_with_any_workers(refs) -> None:  # type: ignore[no-untyped-def]

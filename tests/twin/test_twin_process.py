@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from shearlab.devices.connect import open_devices
-from shearlab.devices.errors import DeviceFaultError
 from shearlab.devices.endpoints import Endpoints
+from shearlab.devices.errors import DeviceFaultError
 from shearlab.devices.twin_client import TwinControl
 from shearlab.protocols.rig import load_rig
 
