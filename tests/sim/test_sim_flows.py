@@ -1,0 +1,62 @@
+"""A whole campaign and a whole calibration on the simulated rig (``rigs/sim.toml``), in this process:
+the Prefect flows, the procedures and the session files, with no twin process and no sockets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from shearlab.datasets.integrity import check_session
+from shearlab.datasets.reader import SessionReader
+from shearlab.orchestrator.flows.acquisition import campaign_flow
+from shearlab.orchestrator.flows.calibration import calibration_flow
+from shearlab.protocols.phantoms import cast_batch
+
+# Prefect's local API starts once per session (~20 s); the flows themselves take seconds.
+pytestmark = pytest.mark.slow
+
+SIM_RIG = Path(__file__).resolve().parents[2] / "rigs" / "sim.toml"
+
+
+def test_a_campaign_runs_in_process_in_seconds(campaign_plan, tmp_path: Path, prefect_harness) -> None:
+    plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 8.0), blocks=("block_10p0", "block_17p5"), name="sim")
+    started = time.perf_counter()
+    summary = campaign_flow(rig_path=SIM_RIG, plan_path=plan_path)
+    elapsed = time.perf_counter() - started
+    assert summary.written == 2 * 2 * 2 and summary.failed == 0 and summary.skipped == 0
+    # Eight full-size shots (0.5 s of physics each) and their Loupas; no wall time spent waiting on devices.
+    assert elapsed < 60, f"{elapsed:.0f} s"
+    for session in summary.sessions:
+        assert check_session(session).ok
+        with SessionReader(session) as reader:
+            for ref in reader.sequences():
+                record = reader.read_sequence(ref.key)
+                assert record.qc.passed and record.attempt == 1, record.qc
+                assert abs(record.contact_force_n - 0.2).max() < 0.05
+    again = campaign_flow(rig_path=SIM_RIG, plan_path=plan_path)
+    assert again.written == 0 and again.skipped == 8
+
+
+def test_a_calibration_runs_in_process_and_recovers_the_hidden_modulus(tmp_path: Path, prefect_harness) -> None:
+    plan_path = tmp_path / "calibration.toml"
+    plan_path.write_text(f"""
+name = "sim"
+out_dir = "{tmp_path / 'cal'}"
+
+[[batches]]
+batch_id = "S-17.5"
+concentration_pct = 17.5
+cylinders = 2
+
+[indentation]
+plate_speed_mm_s = 0.05
+""")
+    started = time.perf_counter()
+    records = calibration_flow(rig_path=SIM_RIG, plan_path=plan_path)
+    elapsed = time.perf_counter() - started
+    truth_kpa = cast_batch("S-17.5", 17.5).e_static_pa / 1e3
+    assert len(records) == 1 and records[0].e_kpa == pytest.approx(truth_kpa, rel=0.05)
+    assert records[0].ci95_kpa[0] < records[0].e_kpa < records[0].ci95_kpa[1]
+    assert elapsed < 60, f"{elapsed:.0f} s"
