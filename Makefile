@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 TORCH_WHEELS ?= /opt/wheels
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test clean realism-report
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/shearlab demo --out $(DEMO_OUT)
+
+# How hard the twin's lab is: a small campaign on every block, measured; the report is kept in docs/.
+realism-report: $(VENV)/.installed
+	$(VENV)/bin/shearlab twin realism --out out/realism
+	cp out/realism/realism.md docs/realism.md
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest -q

@@ -429,7 +429,7 @@ class SessionWriter:
             "calibration_id": key, "batch_id": _encode(model.batch_id, KEY_BYTES, "batch_id"),
             "concentration_pct": math.nan if model.concentration_pct is None else model.concentration_pct,
             "e_kpa": model.e_kpa, "ci95_kpa": np.asarray(model.ci95_kpa, dtype="f8"),
-            "n_points": model.n_points, "r2": model.r2, "strain_min": model.strain_min,
+            "cylinders": model.cylinders, "sample_sd_kpa": model.sample_sd_kpa, "n_points": model.n_points, "r2": model.r2, "strain_min": model.strain_min,
             "strain_max": model.strain_max,
             "fitted_at": _encode(model.fitted_at or utc_now_iso(), TIME_BYTES, "fitted_at"),
             "extra_json": _encode(json.dumps(model.extra, sort_keys=True), JSON_BYTES, "extra"),

@@ -69,6 +69,43 @@ def twin_preview(
     console.print(f"wrote {out}")
 
 
+@twin_app.command("realism")
+def twin_realism(
+    world: Annotated[Optional[Path], typer.Option(help="World file (TOML); default: the shipped world.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the sessions and realism.md / realism.json.")] = Path("out/realism"),
+    sessions: Annotated[Optional[Path], typer.Option(help="Measure these session files instead of acquiring new ones.")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="Calibration records of --sessions (for the cylinder spread).")] = None,
+    positions: Annotated[int, typer.Option(help="Probe positions per block when acquiring.", min=2)] = 3,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Measure how hard the twin's lab is: acquire a small campaign on every block (or read given
+    sessions) and report each effect's magnitude next to its source, and the two shortcut checks."""
+    import json
+
+    from shearlab.orchestrator import realism
+    from shearlab.orchestrator.prefect_runtime import quiet_prefect
+
+    if sessions is None:
+        with quiet_prefect():
+            sessions, calibration = realism.acquire_sessions(out, world=world, positions=positions)
+    report = realism.measure(sessions, calibration, world=world)
+    markdown, data = realism.write(report, out)
+    if json_output:
+        console.print_json(json.dumps(report.to_json()))
+        return
+    table = Table(title=f"twin realism ({sessions})")
+    for column in ("check", "measured", "limit", "verdict"):
+        table.add_column(column)
+    for check in report.shortcuts:
+        table.add_row(f"label from {check.feature}", f"{check.ratio:.2f} x mean predictor ({check.mae_kpa:.1f} kPa)",
+                      f">= {realism.MIN_SHORTCUT_RATIO}", "ok" if check.passed else "too predictive")
+    median = report.position_correlation["median"]
+    table.add_row("same push at two positions", f"median correlation {median:.3f}", f"<= {realism.MAX_POSITION_CORRELATION}",
+                  "ok" if median <= realism.MAX_POSITION_CORRELATION else "too alike")
+    console.print(table)
+    console.print(f"report: {markdown}")
+
+
 @rig_app.command("check")
 def rig_check(rigfile: Annotated[Path, typer.Argument(help="Rig file (TOML).")]) -> None:
     """Connect to every device of RIGFILE and print one status row per device."""

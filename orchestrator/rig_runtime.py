@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from shearlab.devices.twin.process import start_twin
@@ -11,10 +12,12 @@ from shearlab.protocols.rig import Rig
 
 
 @contextmanager
-def rig_endpoints(rig: Rig, endpoints: dict[str, Any] | None = None) -> Iterator[dict[str, Any] | None]:
-    """Endpoints of the rig's twin (started here unless given), or ``None`` for real hardware."""
+def rig_endpoints(rig: Rig, endpoints: dict[str, Any] | None = None, *,
+                  world: Path | None = None) -> Iterator[dict[str, Any] | None]:
+    """Endpoints of the rig's twin (started here unless given, with ``world`` instead of the rig
+    file's world when given), or ``None`` for real hardware."""
     if rig.twin is None or endpoints is not None:
         yield endpoints
         return
-    with start_twin(rig.twin.host, speed=rig.twin.speed, world=rig.twin.world) as twin:
+    with start_twin(rig.twin.host, speed=rig.twin.speed, world=world or rig.twin.world) as twin:
         yield twin.endpoints

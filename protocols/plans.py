@@ -23,9 +23,12 @@ class _Strict(BaseModel):
 
 
 class CalibrationBatch(_Strict):
+    """A gelatin batch and how many of its cylinders to indent: the batch modulus's interval comes
+    from the spread between them, so at least 2 (the paper indents 8)."""
+
     batch_id: str
     concentration_pct: float
-    cylinders: int = Field(default=8, ge=1)
+    cylinders: int = Field(default=8, ge=2)
     radius_mm: Positive = 10.0
     length_mm: Positive = 40.0
 

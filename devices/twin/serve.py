@@ -101,7 +101,7 @@ def build_twin(host: str, *, speed: float = 1.0, world: WorldConfig | None = Non
     start("gcs_pty", GCSServer.pty(hexapod))
     start("probe_ft", ATISerialTwin("nano43", world_state.probe_wrench, clock, seed=seed + 1))
     start("indenter_ft", ATISerialTwin("nano17", world_state.indenter_wrench, clock, seed=seed + 2))
-    backend = TwinScannerBackend(world_state, robot_pose=robot.pose, seed=seed)
+    backend = TwinScannerBackend(world_state, robot_pose=robot.pose, seed=seed, now_s=clock.now)
     start("scanner", ScannerBridgeTwin(host, SCANNER_PORT, backend.acquire, clock))
     start("control", ControlServer(host, CONTROL_PORT, _operations(twin)))
     return twin
