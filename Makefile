@@ -11,7 +11,7 @@ DEMO_OUT ?= out/demo
 TYPECHECK_ROOT := .typecheck/shearlab
 PACKAGES := devices protocols orchestrator datasets training
 
-.PHONY: demo test lint typecheck install install-test clean
+.PHONY: demo test lint typecheck install install-test clean realism-report
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -33,6 +33,11 @@ install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/shearlab demo --out $(DEMO_OUT)
+
+# How hard the twin's lab is: a small campaign on every block, measured; the report is kept in docs/.
+realism-report: $(VENV)/.installed
+	$(VENV)/bin/shearlab twin realism --out out/realism
+	cp out/realism/realism.md docs/realism.md
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

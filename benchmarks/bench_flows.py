@@ -36,7 +36,7 @@ def campaign(folder: Path, positions: int, speed: float) -> None:
 
     cal = folder / "cal"
     save_record(cal, CalibrationFit(calibration_id="cal-bench", batch_id="B1-10.0", concentration_pct=10.0,
-                                    e_kpa=54.0, ci95_kpa=(53.0, 55.0), n_points=100, r2=0.999))
+                                    e_kpa=54.0, ci95_kpa=(53.0, 55.0), cylinders=8, sample_sd_kpa=1.2, n_points=100, r2=0.999))
     plan = folder / "campaign.toml"
     plan.write_text(f'name = "bench"\nn_positions = {positions}\nout_dir = "{folder / "sessions"}"\n'
                     f'calibration_dir = "{cal}"\n\n[[blocks]]\nname = "block_10p0"\nbatch_id = "B1-10.0"\n'
@@ -47,16 +47,19 @@ def campaign(folder: Path, positions: int, speed: float) -> None:
     wall = time.perf_counter() - started
     n = summary.written + summary.failed
 
-    from shearlab.devices.twin.physics.acquisition import acquire_iq
-    from shearlab.devices.twin.physics.medium import homogeneous_medium
-    from shearlab.protocols.phantoms import cast_batch
+    from shearlab.devices.twin.scanner_acquisition import TwinScannerBackend
+    from shearlab.devices.twin.world import World
+    from shearlab.devices.twin.world_config import load_world
     from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, PushSpec, SequenceSpec
 
-    medium = homogeneous_medium(cast_batch("B1-10.0", 10.0), SequenceSpec().grid)
+    # The same shots in process: the twin scanner's physics with the default world's realism.
+    world = World(load_world())
+    block = next(b for b in world.config.blocks if b.batch_id == "B1-10.0")
+    pose = np.array([block.x_mm * 1e-3, block.y_mm * 1e-3, (block.size_mm[2] - 0.2) * 1e-3, np.pi, 0.0, 0.0])
+    backend = TwinScannerBackend(world, robot_pose=lambda: pose)
     started = time.perf_counter()
     for k in range(n):
-        sequence = SequenceSpec(push=PushSpec(lateral_mm=PAPER_PUSH_LATERAL_MM[k % 7]))
-        acquire_iq(medium, sequence, speckle_seed=k, snr_db=30.0, rng=np.random.default_rng(k))
+        backend.acquire(SequenceSpec(push=PushSpec(lateral_mm=PAPER_PUSH_LATERAL_MM[k % 7])), True)
     physics = time.perf_counter() - started
     print(f"campaign: {n} sequences in {wall:.1f} s wall (twin speed {speed:g}, Prefect start included): "
           f"{60 * n / wall:.1f} sequences/min; physics {physics:.1f} s = {physics / wall:.0%} of wall, "

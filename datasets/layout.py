@@ -41,7 +41,7 @@ import numpy as np
 from shearlab.datasets.records import SessionInfo
 
 SCHEMA_NAME = "shearlab-session"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # A SWMR writer needs the 1.10 file format; keeping 1.10 as the lower bound (not "latest") leaves the
 # files readable by HDF5 1.10+ tools (MATLAB/USTB, h5py builds against older libraries).
 LIBVER = ("v110", "latest")
@@ -122,7 +122,9 @@ CALIBRATION_COLUMNS: tuple[Column, ...] = (
     Column("batch_id", f"S{KEY_BYTES}"),
     Column("concentration_pct", "f8", "%"),
     Column("e_kpa", "f8", "kPa", "Young's modulus from the regression"),
-    Column("ci95_kpa", "f8", "kPa", "95 % confidence interval (low, high)", (2,)),
+    Column("ci95_kpa", "f8", "kPa", "95 % confidence interval (low, high) of the batch modulus", (2,)),
+    Column("cylinders", "i8", "1", "cylinders whose spread gives the interval"),
+    Column("sample_sd_kpa", "f8", "kPa", "standard deviation of another sample of the batch about e_kpa"),
     Column("n_points", "i8"),
     Column("r2", "f8"),
     Column("strain_min", "f8", "1", "lower end of the fitted strain range"),

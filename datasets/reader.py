@@ -385,6 +385,7 @@ class SessionReader:
                     calibration_id=_text(t["calibration_id"][row]), batch_id=_text(t["batch_id"][row]),
                     concentration_pct=_optional(float(t["concentration_pct"][row])),
                     e_kpa=float(t["e_kpa"][row]), ci95_kpa=(float(t["ci95_kpa"][row][0]), float(t["ci95_kpa"][row][1])),
+                    cylinders=int(t["cylinders"][row]), sample_sd_kpa=float(t["sample_sd_kpa"][row]),
                     n_points=int(t["n_points"][row]), r2=float(t["r2"][row]),
                     strain_min=float(t["strain_min"][row]), strain_max=float(t["strain_max"][row]),
                     fitted_at=_text(t["fitted_at"][row]), extra=json.loads(_text(t["extra_json"][row]) or "{}"),

@@ -74,8 +74,10 @@ class Label(StrictModel):
 class CalibrationFit(StrictModel):
     """Result of the indentation regression of one batch (SPEC §2: 2 %-7 % strain, all 8 runs).
 
-    ``ci95_kpa`` is the 95 % confidence interval ``(low, high)``; a single number is read as a
-    half-width around ``e_kpa``.
+    ``ci95_kpa`` is the 95 % confidence interval ``(low, high)`` of the batch modulus, from the spread
+    between its ``cylinders``; a single number is read as a half-width around ``e_kpa``.
+    ``sample_sd_kpa`` is how far another sample of the batch (the block a label goes to) lies from
+    ``e_kpa``, one standard deviation: the uncertainty of a label (see ``protocols.stress_strain``).
     """
 
     calibration_id: str = Field(min_length=1, max_length=64)
@@ -83,6 +85,8 @@ class CalibrationFit(StrictModel):
     concentration_pct: float | None = None
     e_kpa: float = Field(gt=0)
     ci95_kpa: tuple[float, float]
+    cylinders: int = Field(ge=2)
+    sample_sd_kpa: float = Field(ge=0)
     n_points: int = Field(ge=0)
     r2: float
     strain_min: float = 0.02

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, cast
 
 from shearlab.devices.clock import Clock
@@ -77,22 +78,31 @@ class RigDevices:
 
 
 @contextmanager
-def rig_backend(rig: Rig, given: RigBackend = None) -> Iterator[RigBackend]:
+def rig_backend(rig: Rig, given: RigBackend = None, *, world: Path | None = None) -> Iterator[RigBackend]:
     """``given``, else what the rig file asks for: a twin process for ``[twin]`` (stopped on exit), a
-    simulation for ``[sim]``, nothing for the lab's hardware."""
+    simulation for ``[sim]``, nothing for the lab's hardware. ``world`` replaces the rig file's world."""
     if given is not None:
         yield given
     elif rig.sim is not None:
         from shearlab.devices.sim import SimulatedRig
 
-        yield SimulatedRig.from_config(rig.sim)
-    elif rig.twin is not None:
-        from shearlab.devices.twin_client import start_twin
-
-        with start_twin(rig.twin.host, speed=rig.twin.speed, world=rig.twin.world) as twin:
-            yield twin.endpoints
+        yield SimulatedRig.from_config(rig.sim if world is None else rig.sim.model_copy(update={"world": world}))
     else:
+        with twin_endpoints(rig, world=world) as endpoints:
+            yield endpoints
+
+
+@contextmanager
+def twin_endpoints(rig: Rig, *, world: Path | None = None) -> Iterator[Endpoints | None]:
+    """The twin a ``[twin]`` rig file asks for, started here and stopped on exit (``world`` replaces the
+    rig file's world), for one flow or for several to share; ``None`` for a rig without a twin."""
+    if rig.twin is None:
         yield None
+        return
+    from shearlab.devices.twin_client import start_twin
+
+    with start_twin(rig.twin.host, speed=rig.twin.speed, world=world or rig.twin.world) as twin:
+        yield twin.endpoints
 
 
 def clock_for(rig: Rig, backend: RigBackend) -> Clock:

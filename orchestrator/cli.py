@@ -13,13 +13,17 @@ from rich.table import Table
 from shearlab.datasets.cli import app as dataset_app
 from shearlab.devices.endpoints import Endpoints
 from shearlab.devices.errors import DeviceError
-from shearlab.devices.twin.cli import app as twin_app
+from shearlab.devices.twin.cli import app as twin_commands
 from shearlab.protocols.config_files import ConfigFileError
 from shearlab.training.cli import app as training_app
 
 app = typer.Typer(help="Robotic ultrasound shear-wave elasticity experiments, end to end.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 rig_app = typer.Typer(help="Rig files and device checks.", no_args_is_help=True)
+# ``shearlab twin``: the twin's own commands (``python -m shearlab.devices.twin``), and the realism report,
+# which runs the flows on the twin and so belongs up here.
+twin_app = typer.Typer(help=twin_commands.info.help, no_args_is_help=True)
+twin_app.registered_commands.extend(twin_commands.registered_commands)
 app.add_typer(rig_app, name="rig")
 
 console = Console()
@@ -28,6 +32,43 @@ err_console = Console(stderr=True)
 
 class UserError(Exception):
     """A problem the user can fix; printed without a traceback."""
+
+
+@twin_app.command("realism")
+def twin_realism(
+    world: Annotated[Path | None, typer.Option(help="World file (TOML); default: the shipped world.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the sessions and realism.md / realism.json.")] = Path("out/realism"),
+    sessions: Annotated[Path | None, typer.Option(help="Measure these session files instead of acquiring new ones.")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="Calibration records of --sessions (for the cylinder spread).")] = None,
+    positions: Annotated[int, typer.Option(help="Probe positions per block when acquiring.", min=2)] = 3,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Measure how hard the twin's lab is: acquire a small campaign on every block (or read given
+    sessions) and report each effect's magnitude next to its source, and the two shortcut checks."""
+    import json
+
+    from shearlab.orchestrator import realism
+    from shearlab.orchestrator.prefect_runtime import quiet_prefect
+
+    if sessions is None:
+        with quiet_prefect():
+            sessions, calibration = realism.acquire_sessions(out, world=world, positions=positions)
+    report = realism.measure(sessions, calibration, world=world)
+    markdown, data = realism.write(report, out)
+    if json_output:
+        console.print_json(json.dumps(report.to_json()))
+        return
+    table = Table(title=f"twin realism ({sessions})")
+    for column in ("check", "measured", "limit", "verdict"):
+        table.add_column(column)
+    for check in report.shortcuts:
+        table.add_row(f"label from {check.feature}", f"{check.ratio:.2f} x mean predictor ({check.mae_kpa:.1f} kPa)",
+                      f">= {realism.MIN_SHORTCUT_RATIO}", "ok" if check.passed else "too predictive")
+    median = report.position_correlation["median"]
+    table.add_row("same push at two positions", f"median correlation {median:.3f}", f"<= {realism.MAX_POSITION_CORRELATION}",
+                  "ok" if median <= realism.MAX_POSITION_CORRELATION else "too alike")
+    console.print(table)
+    console.print(f"report: {markdown}")
 
 
 @rig_app.command("check")
@@ -171,7 +212,6 @@ def _read_endpoints(path: Path | None) -> Endpoints | None:
 
 
 app.add_typer(dataset_app, name="dataset", help="HDF5 session files: info, check, export.")
-# The composition root names the twin: ``shearlab twin`` is the twin's own command line.
 app.add_typer(twin_app, name="twin")
 # ``shearlab train``, ``evaluate`` and ``predict`` are the training package's commands.
 app.registered_commands.extend(training_app.registered_commands)

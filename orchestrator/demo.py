@@ -9,18 +9,21 @@ the paper's protocol with the same code.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shearlab.devices.connect import rig_backend
+import tomli_w
+from pydantic import BaseModel
+
+from shearlab.devices.connect import twin_endpoints
 from shearlab.devices.twin.world_config import load_world
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
 from shearlab.orchestrator.flows.training import training_flow
-from shearlab.protocols.plans import CalibrationBatch
+from shearlab.protocols.phantoms import Block
+from shearlab.protocols.plans import BlockTarget, CalibrationBatch, CalibrationPlan, CampaignPlan, TrainingPlan, WindowPx
 from shearlab.protocols.rig import load_rig
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, inclusion_pushes
 
@@ -36,7 +39,7 @@ class Scale:
     cylinders: int
     positions: int
     n_folds: int
-    window_px: int
+    window_px: WindowPx
     init_channels: int
     growth_rate: int
     epochs: int
@@ -47,7 +50,7 @@ class Scale:
 SCALES = {
     # Quick: 6 positions per block (3 folds: 4 train, 1 validation, 1 test), a compact 17 px net with a
     # larger learning rate for the few windows it sees.
-    "quick": Scale(cylinders=2, positions=6, n_folds=3, window_px=17, init_channels=8, growth_rate=8,
+    "quick": Scale(cylinders=3, positions=6, n_folds=3, window_px=17, init_channels=8, growth_rate=8,
                    epochs=60, batch_size=32, lr=1e-3),
     # Paper (SPEC §2): 8 cylinders, 80 positions, 4-fold CV, 65 px, 250 epochs, batch 250, Adam 1e-4.
     "paper": Scale(cylinders=8, positions=80, n_folds=4, window_px=65, init_channels=16, growth_rate=16,
@@ -55,81 +58,75 @@ SCALES = {
 }
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return repr(value)
+def write_plan(path: Path, plan: BaseModel) -> Path:
+    """Write a plan model as the TOML file its loader reads back (defaults left out)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(plan.model_dump(mode="json", exclude_defaults=True, exclude_none=True)))
+    return path
 
 
-def write_plans(out: Path, scale: Scale) -> dict[str, Path]:
-    """The demo's plan files, from the shipped world's phantoms (the lab's records of them)."""
-    world = load_world()
-    plans = out / "plans"
-    plans.mkdir(parents=True, exist_ok=True)
-    sessions, calibration = out / "sessions", out / "calibration"
+def write_plans(out: Path, scale: Scale, world: Path | None = None) -> dict[str, Path]:
+    """The demo's plan files, from the world's phantoms (the lab's records of them)."""
+    phantoms = load_world(world).blocks
+    plans, sessions, calibration = out / "plans", out / "sessions", out / "calibration"
     batches: dict[str, CalibrationBatch] = {}
-    for block in world.blocks:
+    for block in phantoms:
         for batch_id, conc in ((block.batch_id, block.concentration_pct), *((i.batch_id, i.concentration_pct) for i in block.inclusions)):
             batches.setdefault(batch_id, CalibrationBatch(batch_id=batch_id, concentration_pct=conc, cylinders=scale.cylinders))
-    lines = ['name = "demo-calibration"', f"out_dir = {_toml(str(calibration))}", ""]
-    for b in batches.values():
-        lines += ["[[batches]]", f"batch_id = {_toml(b.batch_id)}", f"concentration_pct = {b.concentration_pct}", f"cylinders = {b.cylinders}", ""]
-    (plans / "calibration.toml").write_text("\n".join(lines))
 
-    def campaign(name: str, kind: str, blocks: list, n_positions: int, pushes: tuple[float, ...], positions: Callable) -> Path:
-        lines = [f"name = {_toml(name)}", f"kind = {_toml(kind)}", f"n_positions = {n_positions}", "seed = 2022",
-                 f"push_lateral_mm = {_toml([round(p, 3) for p in pushes])}", f"out_dir = {_toml(str(sessions))}",
-                 f"calibration_dir = {_toml(str(calibration))}", ""]
-        for block in blocks:
-            lines += ["[[blocks]]", f"name = {_toml(block.name)}", f"batch_id = {_toml(block.batch_id)}",
-                      f"concentration_pct = {block.concentration_pct}", f"x_mm = {block.x_mm}", f"y_mm = {block.y_mm}"]
-            if positions(block) is not None:
-                lines.append(f"positions_mm = {_toml([list(p) for p in positions(block)])}")
-            for inc in block.inclusions:
-                lines += ["", "[[blocks.inclusions]]"] + [f"{k} = {_toml(v)}" for k, v in inc.model_dump(mode="json").items()]
-            lines.append("")
-        path = plans / f"{name}.toml"
-        path.write_text("\n".join(lines))
-        return path
+    def targets(blocks: list[Block], positions: Callable[[Block], tuple[tuple[float, float], ...] | None]) -> tuple[BlockTarget, ...]:
+        return tuple(BlockTarget(name=b.name, batch_id=b.batch_id, concentration_pct=b.concentration_pct, x_mm=b.x_mm,
+                                 y_mm=b.y_mm, size_mm=b.size_mm, inclusions=b.inclusions, positions_mm=positions(b))
+                     for b in blocks)
 
-    homogeneous = [b for b in world.blocks if not b.inclusions]
-    with_inclusions = [b for b in world.blocks if b.inclusions]
-
-    def centred_on_first_inclusion(block: Any) -> list[tuple[float, float]]:
+    def centred_on_first_inclusion(block: Block) -> tuple[tuple[float, float], ...]:
         """Position 0 (evaluated) centred on the inclusion; position 1 (fine-tuning only) 4 mm aside."""
         inc = block.inclusions[0]
-        return [(block.x_mm + inc.centre_lateral_mm, block.y_mm), (block.x_mm + inc.centre_lateral_mm + 4.0, block.y_mm + 10.0)]
+        return ((block.x_mm + inc.centre_lateral_mm, block.y_mm), (block.x_mm + inc.centre_lateral_mm + 4.0, block.y_mm + 10.0))
 
-    out_paths = {
-        "calibration": plans / "calibration.toml",
-        "blocks": campaign("blocks", "block", homogeneous, scale.positions, PAPER_PUSH_LATERAL_MM, lambda b: None),
-        "inclusions": campaign("inclusions", "inclusion", with_inclusions, 2,
-                               tuple(p.lateral_mm for p in inclusion_pushes()), centred_on_first_inclusion),
+    homogeneous = [b for b in phantoms if not b.inclusions]
+    with_inclusions = [b for b in phantoms if b.inclusions]
+    return {
+        "calibration": write_plan(plans / "calibration.toml", CalibrationPlan(
+            name="demo-calibration", batches=tuple(batches.values()), out_dir=calibration)),
+        "blocks": write_plan(plans / "blocks.toml", CampaignPlan(
+            name="blocks", kind="block", blocks=targets(homogeneous, lambda b: None), n_positions=scale.positions,
+            push_lateral_mm=PAPER_PUSH_LATERAL_MM, seed=2022, out_dir=sessions, calibration_dir=calibration)),
+        "inclusions": write_plan(plans / "inclusions.toml", CampaignPlan(
+            name="inclusions", kind="inclusion", blocks=targets(with_inclusions, centred_on_first_inclusion), n_positions=2,
+            push_lateral_mm=tuple(round(p.lateral_mm, 3) for p in inclusion_pushes()), seed=2022, out_dir=sessions,
+            calibration_dir=calibration)),
+        "training": write_plan(plans / "training.toml", TrainingPlan(
+            name="demo-training", sessions_dir=sessions, calibration_dir=calibration, out_dir=out, protocol="cv",
+            n_folds=scale.n_folds, window_px=scale.window_px, init_channels=scale.init_channels,
+            growth_rate=scale.growth_rate, epochs=scale.epochs, batch_size=scale.batch_size, lr=scale.lr,
+            alpha_concentration_pct=10.0)),
     }
-    training = ['name = "demo-training"', f"sessions_dir = {_toml(str(sessions))}", f"calibration_dir = {_toml(str(calibration))}",
-                f"out_dir = {_toml(str(out))}", 'protocol = "cv"', f"n_folds = {scale.n_folds}", f"window_px = {scale.window_px}",
-                f"init_channels = {scale.init_channels}", f"growth_rate = {scale.growth_rate}", f"epochs = {scale.epochs}",
-                f"batch_size = {scale.batch_size}", f"lr = {scale.lr}", "alpha_concentration_pct = 10.0"]
-    (plans / "training.toml").write_text("\n".join(training) + "\n")
-    out_paths["training"] = plans / "training.toml"
-    return out_paths
 
 
-def run_demo(out_dir: Path, scale: str = "quick", on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+def calibrate(plans: dict[str, Path], world: Path | None = None) -> None:
+    """Indent the cylinders of every batch on the indentation rig's twin (with ``world``'s gels)."""
+    with twin_endpoints(load_rig(INDENTATION_RIG), world=world) as endpoints:
+        calibration_flow(rig_path=INDENTATION_RIG, plan_path=plans["calibration"], endpoints=endpoints)
+
+
+def acquire(plans: dict[str, Path], campaigns: tuple[str, ...], world: Path | None = None,
+            on_stage: Callable[[str], None] | None = None) -> None:
+    """Run the named campaigns (``"blocks"``, ``"inclusions"``) on one SWEI rig twin."""
+    with twin_endpoints(load_rig(ACQUISITION_RIG), world=world) as endpoints:
+        for name in campaigns:
+            (on_stage or (lambda _: None))(name)
+            campaign_flow(rig_path=ACQUISITION_RIG, plan_path=plans[name], endpoints=endpoints)
+
+
+def run_demo(out_dir: Path, scale: str = "quick", on_stage: Callable[[str], None] | None = None,
+             world: Path | None = None) -> dict[str, Any]:
     """Calibrate, acquire, train, compare: the whole study on the twins, one Prefect flow run per step."""
-    plans = write_plans(out_dir, SCALES[scale])
+    plans = write_plans(out_dir, SCALES[scale], world)
     stage = on_stage or (lambda name: None)
     stage("calibration")
-    calibration_flow(rig_path=INDENTATION_RIG, plan_path=plans["calibration"])
-    with rig_backend(load_rig(ACQUISITION_RIG)) as endpoints:
-        stage("blocks")
-        campaign_flow(rig_path=ACQUISITION_RIG, plan_path=plans["blocks"], endpoints=endpoints)
-        stage("inclusions")
-        campaign_flow(rig_path=ACQUISITION_RIG, plan_path=plans["inclusions"], endpoints=endpoints)
+    calibrate(plans, world)
+    acquire(plans, ("blocks", "inclusions"), world, stage)
     stage("training")
     result = training_flow(plan_path=plans["training"])
     stage("done")

@@ -77,14 +77,15 @@ class GelTruth:
         return math.sqrt(self.mu_dynamic_pa / self.density_kg_m3)
 
 
-def _seed(batch_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(batch_id.encode()).digest()[:8], "little")
+def name_seed(name: str) -> int:
+    """A 64-bit seed drawn from a name: the same name always draws the same random numbers."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
 
 
 def cast_batch(batch_id: str, concentration_pct: float) -> GelTruth:
     """Draw a batch's true properties, reproducibly from its id."""
     # float(): 10 and 10.0 name the same concentration and must draw the same batch.
-    rng = np.random.default_rng(_seed(f"{batch_id}/{float(concentration_pct)}"))
+    rng = np.random.default_rng(name_seed(f"{batch_id}/{float(concentration_pct)}"))
     e = nominal_e_kpa(concentration_pct) * 1e3 * (1.0 + BATCH_E_SPREAD * float(np.clip(rng.standard_normal(), -2.5, 2.5)))
     eta = NOMINAL_ETA_PA_S[float(concentration_pct)] * (1.0 + BATCH_ETA_SPREAD * float(np.clip(rng.standard_normal(), -2.5, 2.5)))
     return GelTruth(batch_id=batch_id, concentration_pct=float(concentration_pct), e_static_pa=e, eta_pa_s=eta)

@@ -17,12 +17,17 @@ from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImagingSpec, Pro
 from shearlab.protocols.strict_model import StrictModel
 
 Positive = Annotated[float, Field(gt=0)]
+# The paper's window sides, px.
+WindowPx = Literal[65, 33, 17, 9, 5]
 
 
 class CalibrationBatch(StrictModel):
+    """A gelatin batch and how many of its cylinders to indent: the batch modulus's interval comes
+    from the spread between them, so at least 2 (the paper indents 8)."""
+
     batch_id: str
     concentration_pct: float
-    cylinders: int = Field(default=8, ge=1)
+    cylinders: int = Field(default=8, ge=2)
     radius_mm: Positive = 10.0
     length_mm: Positive = 40.0
 
@@ -129,7 +134,7 @@ class TrainingPlan(StrictModel):
     fold: int = Field(default=0, ge=0)
     n_folds: int = Field(default=4, ge=2)
     held_out_pct: float = 10.0
-    window_px: Literal[65, 33, 17, 9, 5] = 17
+    window_px: WindowPx = 17
     init_channels: int = Field(default=16, ge=1)
     growth_rate: int = Field(default=16, ge=1)
     epochs: int = Field(default=250, ge=1)

@@ -53,7 +53,11 @@ class PushSpec(_Frozen):
 
 
 class ImagingSpec(_Frozen):
-    """Single-angle plane-wave tracking (SPEC §2)."""
+    """Single-angle plane-wave tracking (SPEC §2).
+
+    ``first_frame_delay_ms`` counts from the *end* of the push (seed paper: imaging "engaged 0.13 ms
+    after the push sequence"), so the first frame of a 267 us push comes 0.40 ms after it starts.
+    """
 
     frame_rate_hz: float = Field(default=7000.0, gt=0)
     first_frame_delay_ms: float = Field(default=0.13, ge=0)
@@ -74,7 +78,7 @@ class SequenceSpec(_Frozen):
 
     @property
     def grid(self) -> ImageGrid:
-        return ImageGrid.from_spec(self.imaging)
+        return ImageGrid.from_spec(self.imaging, push_duration_s=self.push.duration_s(self.probe))
 
 
 class RoiSpec(_Frozen):
@@ -91,19 +95,21 @@ class RoiSpec(_Frozen):
 
 @dataclass(frozen=True)
 class ImageGrid:
-    """Pixel centres of the beamformed image and the tracking frame times."""
+    """Pixel centres of the beamformed image and the tracking frame times (s from the push start)."""
 
     depth_m: np.ndarray
     lateral_m: np.ndarray
     frame_times_s: np.ndarray
 
     @classmethod
-    def from_spec(cls, imaging: ImagingSpec) -> ImageGrid:
+    def from_spec(cls, imaging: ImagingSpec, *, push_duration_s: float = 0.0) -> ImageGrid:
+        """Pixel centres of ``imaging``, frame times from the start of a push lasting ``push_duration_s``."""
         dz = imaging.depth_mm / imaging.n_depth
         dx = imaging.width_mm / imaging.n_lateral
         depth = (np.arange(imaging.n_depth) + 0.5) * dz * 1e-3
         lateral = (np.arange(imaging.n_lateral) - (imaging.n_lateral - 1) / 2) * dx * 1e-3
-        times = imaging.first_frame_delay_ms * 1e-3 + np.arange(imaging.n_frames) / imaging.frame_rate_hz
+        first_s = push_duration_s + imaging.first_frame_delay_ms * 1e-3
+        times = first_s + np.arange(imaging.n_frames) / imaging.frame_rate_hz
         return cls(depth_m=depth, lateral_m=lateral, frame_times_s=times)
 
     @property

@@ -3,6 +3,14 @@
 E = sigma / epsilon with sigma = F / (pi r^2) and epsilon = delta_l / l0, one linear regression
 over all runs of a gelatin batch, restricted to 2-7 % strain. The regression keeps an intercept:
 the toe region at first touch shifts every curve by a small offset strain that must not bias E.
+
+The uncertainty comes from the cylinders, not from the samples. Thousands of force samples of one
+curve are strongly correlated and say nothing about how the next cylinder of the batch will differ;
+the cylinders are the independent replicates (the paper indents 8 per concentration for that reason).
+Each cylinder gets its own slope over the same strain range, and the batch modulus's 95 % interval is
+Student's ``t`` over those slopes: ``E +/- t(0.975, n - 1) s / sqrt(n)``. A sample cast from the
+same batch (a block) deviates from the fit by ``s sqrt(1 + 1 / n)`` (the prediction interval), which is
+the uncertainty its label carries.
 """
 
 from __future__ import annotations
@@ -48,24 +56,42 @@ class CompressionRun:
 
 @dataclass(frozen=True)
 class ModulusFit:
+    """A batch's modulus: the pooled regression, each cylinder's own slope and the interval between them.
+
+    ``ci95_kpa`` is the half-width of the 95 % interval of the batch modulus; ``cylinder_sd_kpa`` the
+    standard deviation of the cylinders' slopes.
+    """
+
     e_kpa: float
     ci95_kpa: float
     intercept_kpa: float
     n_points: int
     r2: float
     strain_range: tuple[float, float]
+    cylinder_e_kpa: tuple[float, ...]
+    cylinder_sd_kpa: float
+
+    @property
+    def sample_sd_kpa(self) -> float:
+        """Standard deviation of another sample of the batch (a block) about ``e_kpa``."""
+        return self.cylinder_sd_kpa * math.sqrt(1.0 + 1.0 / len(self.cylinder_e_kpa))
+
+
+# A cylinder needs this many samples inside the strain range for a slope of its own.
+_MIN_POINTS = 3
 
 
 def fit_modulus(runs: Sequence[CompressionRun], *, strain_range: tuple[float, float] = DEFAULT_STRAIN_RANGE) -> ModulusFit:
-    """One regression of stress on strain over every run, within ``strain_range``.
+    """One regression of stress on strain over every run within ``strain_range``, and the interval
+    from the spread of the cylinders' own slopes (module docstring).
 
-    Raises ``ValueError`` when fewer than 3 points fall inside the range (a run stopped at its
-    force limit before 2 % strain, say).
+    Raises ``ValueError`` when fewer than two runs have at least 3 samples inside the range (a run
+    stopped at its force limit before 2 % strain, say): one cylinder says nothing about the next.
     """
     lo, hi = strain_range
     if not 0 <= lo < hi:
         raise ValueError(f"strain range must satisfy 0 <= low < high, got {strain_range}")
-    strains, stresses = [], []
+    strains, stresses, slopes = [], [], []
     for run in runs:
         if run.compression_mm.shape != run.force_n.shape:
             raise ValueError("compression_mm and force_n must have the same shape")
@@ -73,17 +99,22 @@ def fit_modulus(runs: Sequence[CompressionRun], *, strain_range: tuple[float, fl
         keep = (eps >= lo) & (eps <= hi)
         strains.append(eps[keep])
         stresses.append(run.stress_pa()[keep])
-    x = np.concatenate(strains) if strains else np.empty(0)
-    y = np.concatenate(stresses) if stresses else np.empty(0)
-    if x.size < 3:
-        raise ValueError(f"only {x.size} samples between {lo:.0%} and {hi:.0%} strain; need at least 3")
+        if keep.sum() >= _MIN_POINTS:
+            slopes.append(float(stats.linregress(eps[keep], run.stress_pa()[keep]).slope) / 1e3)
+    if len(slopes) < 2:
+        raise ValueError(f"only {len(slopes)} of {len(runs)} runs reach {_MIN_POINTS} samples between {lo:.0%} and "
+                         f"{hi:.0%} strain; the interval needs at least 2 cylinders")
+    x, y = np.concatenate(strains), np.concatenate(stresses)
     fit = stats.linregress(x, y)
-    t = stats.t.ppf(0.975, x.size - 2)
+    spread = float(np.std(slopes, ddof=1))
+    half = float(stats.t.ppf(0.975, len(slopes) - 1)) * spread / math.sqrt(len(slopes))
     return ModulusFit(
         e_kpa=float(fit.slope) / 1e3,
-        ci95_kpa=float(t * fit.stderr) / 1e3,
+        ci95_kpa=half,
         intercept_kpa=float(fit.intercept) / 1e3,
         n_points=int(x.size),
         r2=float(fit.rvalue**2),
         strain_range=(float(lo), float(hi)),
+        cylinder_e_kpa=tuple(slopes),
+        cylinder_sd_kpa=spread,
     )

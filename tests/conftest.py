@@ -120,7 +120,8 @@ def campaign_plan():
         for block in blocks:
             batch, conc, x_mm, y_mm, e_kpa = WORLD_BLOCKS[block]
             save_record(cal, CalibrationFit(calibration_id=f"cal-{batch}-test", batch_id=batch, concentration_pct=conc,
-                                            e_kpa=e_kpa, ci95_kpa=(e_kpa - 1, e_kpa + 1), n_points=100, r2=0.999))
+                                            e_kpa=e_kpa, ci95_kpa=(e_kpa - 1, e_kpa + 1), cylinders=8,
+                                            sample_sd_kpa=1.2, n_points=100, r2=0.999))
             lines += ["[[blocks]]", f'name = "{block}"', f'batch_id = "{batch}"', f"concentration_pct = {conc}",
                       f"x_mm = {x_mm}", f"y_mm = {y_mm}", ""]
         path = folder / "campaign.toml"

@@ -9,8 +9,9 @@
 ``protocols`` (the experiment as data) imports nothing of shearlab; ``devices`` and ``datasets`` build on
 it; ``training`` on ``datasets``; ``orchestrator`` on everything. ``shearlab.devices.twin`` is imported
 only by itself, by the simulated devices (``devices.sim``, built on the twin's models) and by the
-composition root (``orchestrator.cli`` mounts the twin's commands, ``orchestrator.demo`` reads its
-world). The data layer and the experiment definitions import no torch, and no Prefect below the flows.
+entry layer, which runs the whole stack on the twin (``orchestrator.cli`` mounts the twin's commands,
+``orchestrator.demo`` and ``orchestrator.realism`` read its world). The data layer and the experiment
+definitions import no torch, and no Prefect below the flows.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ LAYERS: dict[str, set[str]] = {
     "orchestrator": {"orchestrator", "training", "datasets", "devices", "protocols"},
 }
 TWIN = "shearlab.devices.twin"
-TWIN_USERS = ("shearlab.devices.twin", "shearlab.devices.sim", "shearlab.orchestrator.cli", "shearlab.orchestrator.demo")
+# The entry layer runs the whole stack on the twin: the command line, the demo and the realism report.
+TWIN_USERS = ("shearlab.devices.twin", "shearlab.devices.sim", "shearlab.orchestrator.cli", "shearlab.orchestrator.demo",
+              "shearlab.orchestrator.realism")
 FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
     "protocols": {"torch", "prefect"},
     "devices": {"torch", "prefect"},

@@ -59,7 +59,7 @@ class Bench:
             probe_indentation_mm=contact.indentation_mm,
             probe_over=contact.block.name if contact.block else None,
             plate_z_mm=plate_z_mm,
-            indenter_force_n=self.world.indentation_force_n(plate_z_mm),
+            indenter_force_n=float(self.world.indentation_force_n(plate_z_mm)),
             cylinder=self.world.cylinder,
         )
 
@@ -95,8 +95,8 @@ def build_bench(clock: Clock, world: WorldConfig | None = None, *, seed: int = 0
     )
     hexapod = HexapodModel(clock)
     world_state.attach(robot_pose=robot.pose, plate_z_mm=lambda: hexapod.position_mm()["Z"])
-    hexapod.set_motion_guard(lambda pos: world_state.indentation_force_n(pos["Z"]) < INDENTER_HARD_LIMIT_N)
-    backend = TwinScannerBackend(world_state, robot_pose=robot.pose, seed=seed)
+    hexapod.set_motion_guard(lambda pos: bool(world_state.indentation_force_n(pos["Z"]) < INDENTER_HARD_LIMIT_N))
+    backend = TwinScannerBackend(world_state, robot_pose=robot.pose, seed=seed, now_s=clock.now)
     return Bench(
         clock=clock,
         world=world_state,

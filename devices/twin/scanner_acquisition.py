@@ -3,34 +3,82 @@
 The scanner bridge server calls ``TwinScannerBackend.acquire`` for every FIRE. It builds the image
 plane through the block under the probe, simulates the push's shear wave and the ultrasound frames,
 and refuses a push without acoustic contact (the real system would heat an uncoupled lens).
+
+Per shot it draws what varies from push to push (``WorldConfig.realism``): the transmit output, the
+transducer's warming over a burst, the probe's micro-motion and an occasional dropout; what belongs to
+the probe position (coupling, speckle, clutter) comes from the world.
 """
 
 from __future__ import annotations
 
-import zlib
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from shearlab.devices.interfaces import ScanResult
 from shearlab.devices.scanner.bridge_wire import ErrorCode, ScanRefused
-from shearlab.devices.twin.physics.acquisition import acquire_iq
-from shearlab.devices.twin.physics.medium import image_plane_medium
-from shearlab.devices.twin.world import World
+from shearlab.devices.twin.physics.acquisition import EchoConditions, acquire_iq
+from shearlab.devices.twin.physics.boundaries import Boundaries
+from shearlab.devices.twin.physics.imaging import PulseEcho, reverberation_clutter
+from shearlab.devices.twin.physics.push import push_beam
+from shearlab.devices.twin.realism import EchoVariation, PushVariation
+from shearlab.devices.twin.world import PositionDraws, World
 from shearlab.protocols.sequences import SequenceSpec
 
 # The pre-push reference frame is taken this long before the push starts, s.
 REFERENCE_LEAD_S = 1e-4
-# Speckle is a property of where the probe is: positions closer than this share a pattern, mm.
-SPECKLE_CELL_MM = 0.1
+
+
+class TransducerHeating:
+    """The probe face's temperature rise over a burst: each push adds a step, the face cools
+    exponentially in between, and the transmit output follows the temperature linearly."""
+
+    def __init__(self, push: PushVariation) -> None:
+        self._push = push
+        self._rise_k = 0.0
+        self._at_s: float | None = None
+
+    def fire(self, now_s: float) -> float:
+        """Output factor of a push fired at ``now_s`` (virtual s); the push then warms the face."""
+        if self._at_s is not None:
+            self._rise_k *= math.exp(-max(now_s - self._at_s, 0.0) / self._push.heating_time_constant_s)
+        self._at_s = now_s
+        factor = 1.0 + self._push.output_change_per_k * self._rise_k
+        self._rise_k += self._push.heating_k_per_push
+        return factor
+
+
+def probe_motion_m(times_s: np.ndarray, draws: PositionDraws, echo: EchoVariation, rng: np.random.Generator) -> np.ndarray:
+    """The gel's axial motion relative to the robot-held probe at ``times_s``: a drift and a dither, m."""
+    drift = rng.normal(0.0, echo.drift_um_s_sigma) * 1e-6
+    phase = rng.uniform(0.0, 2.0 * math.pi)
+    dither = draws.dither_um * 1e-6 * np.sin(2.0 * math.pi * draws.dither_hz * times_s + phase)
+    return drift * times_s + dither
+
+
+def dropouts(n_frames: int, echo: EchoVariation, rng: np.random.Generator) -> tuple[tuple[int, float], ...]:
+    """Decorrelated frames of one shot (1-based tracking frames), usually none."""
+    if rng.random() >= echo.dropout_probability:
+        return ()
+    count = int(rng.integers(echo.dropout_frames[0], echo.dropout_frames[1] + 1))
+    first = int(rng.integers(1, max(n_frames - count + 1, 1) + 1))
+    correlation = float(rng.uniform(*echo.dropout_correlation))
+    return tuple((frame, correlation) for frame in range(first, min(first + count, n_frames + 1)))
 
 
 class TwinScannerBackend:
-    def __init__(self, world: World, *, robot_pose: Callable[[], np.ndarray], seed: int = 0) -> None:
+    """The scanner bridge twin's physics. ``now_s`` is the twin's virtual clock (transducer heating
+    needs it; without it every push finds the face cool)."""
+
+    def __init__(self, world: World, *, robot_pose: Callable[[], np.ndarray], seed: int = 0,
+                 now_s: Callable[[], float] | None = None) -> None:
         self.world = world
         self.robot_pose = robot_pose
         self.seed = seed
+        self.now_s = now_s
         self._shots = 0
+        self._heating = TransducerHeating(world.config.realism.push)
 
     def acquire(self, sequence: SequenceSpec, push_enabled: bool) -> ScanResult:
         pose = np.asarray(self.robot_pose(), dtype=float)
@@ -41,16 +89,13 @@ class TwinScannerBackend:
         grid = sequence.grid
         self._shots += 1
         rng = np.random.default_rng([self.seed, self._shots])
-        x_mm, y_mm = pose[0] * 1e3, pose[1] * 1e3
-        if coupled and push_enabled:
-            block = contact.block
-            medium = image_plane_medium(block, self.world.truths, x_mm, y_mm, grid)
-            cell = (round(x_mm / SPECKLE_CELL_MM), round(y_mm / SPECKLE_CELL_MM))
-            speckle_seed = zlib.crc32(f"{block.name}/{cell}".encode())
-        else:
-            medium, speckle_seed = None, 0
-        iq, _truth = acquire_iq(medium, sequence, speckle_seed=speckle_seed, snr_db=self.world.config.scanner_snr_db, rng=rng)
         times = np.concatenate([[-REFERENCE_LEAD_S], grid.frame_times_s])
+        x_mm, y_mm = pose[0] * 1e3, pose[1] * 1e3
+        if coupled and push_enabled and contact.block is not None:
+            iq = self._fire(sequence, contact.block, x_mm, y_mm, times, rng)
+        else:
+            iq, _truth = acquire_iq(None, sequence, speckle_seed=0, rng=rng,
+                                    echo=EchoConditions(snr_db=self.world.config.scanner_snr_db))
         push = sequence.push
         duration = push.duration_s(sequence.probe) if push_enabled else 0.0
         return ScanResult(
@@ -58,3 +103,39 @@ class TwinScannerBackend:
             push_start_s=0.0, push_duration_s=duration, push_voltage_v=push.voltage_v if push_enabled else 0.0,
             pushed=push_enabled, metadata={"coupled": bool(coupled)},
         )
+
+    def _fire(self, sequence: SequenceSpec, block, x_mm: float, y_mm: float, times: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
+        world, realism = self.world, self.world.config.realism
+        grid = sequence.grid
+        draws = world.position_draws(block, x_mm, y_mm)
+        medium = world.image_plane(block, x_mm, y_mm, grid)
+        attenuation = world.attenuation_db_cm_mhz(block.batch_id, block.concentration_pct)
+        boundaries = Boundaries.of_block(block, x_mm) if realism.finite_blocks else Boundaries()
+        if attenuation is None:  # realism off: the nominal gel
+            beam = push_beam(sequence.push, sequence.probe)
+            iq, _truth = acquire_iq(medium, sequence, speckle_seed=draws.seed, rng=rng, beam=beam, boundaries=boundaries,
+                                    echo=EchoConditions(snr_db=world.config.scanner_snr_db))
+            return iq
+        shot = np.random.default_rng([self.seed, self._shots, 1])
+        sigma = math.sqrt(math.log1p(realism.push.shot_intensity_cv**2))
+        output = math.exp(sigma * shot.standard_normal() - 0.5 * sigma * sigma)
+        heating = self._heating.fire(self.now_s()) if self.now_s is not None else 1.0
+        beam = push_beam(sequence.push, sequence.probe, attenuation_db_cm_mhz=attenuation,
+                         intensity_scale=draws.coupling * draws.bubble * output * heating)
+        pulse = PulseEcho.from_probe(sequence.probe, attenuation_db_cm_mhz=2.0 * attenuation)
+        clutter = reverberation_clutter(grid, pulse, level_db_at_face=realism.echo.clutter_db_at_face,
+                                        decay_db_per_mm=10.0 / math.log(10.0) / realism.echo.clutter_decay_mm,
+                                        rng=np.random.default_rng([draws.seed, 1]))
+        echo = EchoConditions(
+            # The echo crosses the coupling layer twice.
+            snr_db=world.config.scanner_snr_db + 20.0 * math.log10(draws.coupling),
+            attenuation_db_cm_mhz=attenuation,
+            scatterer_density=world.scatterer_density(block, x_mm, y_mm, grid),
+            probe_motion_m=probe_motion_m(times, draws, realism.echo, shot),
+            clutter=clutter,
+            dropouts=dropouts(grid.shape[0], realism.echo, shot),
+        )
+        iq, _truth = acquire_iq(medium, sequence, speckle_seed=draws.seed, rng=rng, echo=echo, beam=beam,
+                                boundaries=boundaries)
+        return iq

@@ -83,8 +83,8 @@ def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
 
 def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
     record = load_record(plan.calibration_dir, block.batch_id)
-    half = (record.ci95_kpa[1] - record.ci95_kpa[0]) / 2
-    return Label(e_kpa=record.e_kpa, e_kpa_std=half / 1.96, calibration_id=record.calibration_id)
+    # The block is another sample of the batch: its label carries the spread between samples.
+    return Label(e_kpa=record.e_kpa, e_kpa_std=record.sample_sd_kpa, calibration_id=record.calibration_id)
 
 
 @task(name="acquire-position", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,

@@ -68,9 +68,11 @@ def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path
     record = CalibrationFit(
         calibration_id=f"cal-{batch.batch_id}-{now:%Y%m%dT%H%M%S}",
         batch_id=batch.batch_id, concentration_pct=batch.concentration_pct, e_kpa=fit.e_kpa,
-        ci95_kpa=fit.ci95_kpa, n_points=fit.n_points, r2=fit.r2, strain_min=fit.strain_range[0],
-        strain_max=fit.strain_range[1], fitted_at=now.isoformat(),
-        extra={"runs": len(runs), "intercept_kpa": fit.intercept_kpa, "session": str(session_path)},
+        ci95_kpa=(fit.e_kpa - fit.ci95_kpa, fit.e_kpa + fit.ci95_kpa), cylinders=len(fit.cylinder_e_kpa), sample_sd_kpa=fit.sample_sd_kpa,
+        n_points=fit.n_points, r2=fit.r2, strain_min=fit.strain_range[0], strain_max=fit.strain_range[1],
+        fitted_at=now.isoformat(),
+        extra={"runs": len(runs), "intercept_kpa": fit.intercept_kpa, "cylinder_e_kpa": list(fit.cylinder_e_kpa),
+               "session": str(session_path)},
     )
     with SessionWriter.open(session_path, session=_session_info(batch, plan, None), resume=True) as writer:
         writer.write_calibration_fit(record)
@@ -131,5 +133,6 @@ def calibration_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | Non
 def _summary(records: list[CalibrationFit]) -> str:
     lines = ["| batch | concentration % | E kPa | 95 % CI kPa | points | R2 | calibration id |", "|---|---|---|---|---|---|---|"]
     for r in records:
-        lines.append(f"| {r.batch_id} | {r.concentration_pct} | {r.e_kpa:.2f} | {r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f} | {r.n_points} | {r.r2:.4f} | {r.calibration_id} |")
+        lines.append(f"| {r.batch_id} | {r.concentration_pct} | {r.e_kpa:.2f} | {r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f} "
+                     f"| {r.n_points} | {r.r2:.4f} | {r.calibration_id} |")
     return "\n".join(lines)

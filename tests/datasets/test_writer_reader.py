@@ -19,7 +19,7 @@ from shearlab.datasets import (
     read_displacement,
     sequence_key,
 )
-from shearlab.datasets.layout import SEQUENCES
+from shearlab.datasets.layout import SCHEMA_VERSION, SEQUENCES
 from shearlab.datasets.records import SessionInfo
 from shearlab.training.synthetic import synthetic_record, synthetic_session_info
 
@@ -51,7 +51,7 @@ def test_file_is_self_describing(tmp_path: Path, info: SessionInfo) -> None:
         writer.append_sequence(synthetic_record(info, 0, 1))
     with h5py.File(path, "r") as fh:
         assert fh.attrs["NX_class"] == "NXroot" and fh["entry"].attrs["NX_class"] == "NXentry"
-        assert fh.attrs["schema_version"] == 1 and fh.attrs["software_version"]
+        assert fh.attrs["schema_version"] == SCHEMA_VERSION and fh.attrs["software_version"]
         seq = fh[SEQUENCES]
         assert seq["displacement"].attrs["units"] == "um"
         assert seq["label_e_kpa"].attrs["units"] == "kPa"
@@ -193,7 +193,8 @@ def test_indentation_runs_and_calibration_fit(tmp_path: Path) -> None:
             writer.append_indentation_run(runs[1])
         writer.append_indentation_run(runs[2])
         writer.write_calibration_fit({"calibration_id": "cal-b10", "batch_id": "b10", "e_kpa": 54.2,
-                                      "ci95_kpa": 1.1, "n_points": 812, "r2": 0.995})
+                                      "ci95_kpa": 1.1, "cylinders": 8, "sample_sd_kpa": 1.4, "n_points": 812,
+                                      "r2": 0.995})
     with SessionReader(tmp_path / "cal.h5") as reader:
         back = reader.indentation_runs()
         fits = reader.calibration_fits()

@@ -43,10 +43,14 @@ def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, ri
     plan = load_calibration_plan(plan_path)
     assert [r.batch_id for r in records] == ["T-10", "T-17.5"]
     for record, batch in zip(records, plan.batches, strict=True):
+        # Cylinders of a batch differ (the twin casts each with its own modulus): the interval from
+        # their spread holds the batch's hidden truth, and with two cylinders it is wide (t = 12.7).
         truth_kpa = cast_batch(batch.batch_id, batch.concentration_pct).e_static_pa / 1e3
-        assert record.e_kpa == pytest.approx(truth_kpa, rel=0.05)
-        assert record.ci95_kpa[0] < record.e_kpa < record.ci95_kpa[1]
-        assert record.r2 > 0.98
+        assert record.ci95_kpa[0] < truth_kpa < record.ci95_kpa[1]
+        assert record.e_kpa == pytest.approx(truth_kpa, rel=0.1)
+        assert record.cylinders == 2 and len(record.extra["cylinder_e_kpa"]) == 2
+        assert record.sample_sd_kpa > 0
+        assert record.r2 > 0.9
         # The record on disk is what acquisitions label with.
         assert load_record(plan.out_dir, batch.batch_id).calibration_id == record.calibration_id
         with SessionReader(session_path(plan, batch)) as reader:

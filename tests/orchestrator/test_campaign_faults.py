@@ -243,7 +243,7 @@ out_dir = "{tmp_path / 'cal'}"
 [[batches]]
 batch_id = "T-10"
 concentration_pct = 10.0
-cylinders = 1
+cylinders = 2
 """)
     with Monitor(twin, when=lambda s: s.cylinder is not None, fault=Fault(device="hexapod", kind="error", code=7)) as monitor, \
             pytest.raises(GCSError) as caught:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shearlab.devices.twin.physics.acquisition import acquire_iq
+from shearlab.devices.twin.physics.acquisition import EchoConditions, acquire_iq
 from shearlab.devices.twin.physics.imaging import PulseEcho, form_iq, scatterer_field, simulate_iq
 from shearlab.devices.twin.physics.medium import homogeneous_medium
 from shearlab.protocols.phantoms import cast_batch
@@ -25,7 +25,7 @@ def estimate_um(iq: np.ndarray, grid: ImageGrid) -> np.ndarray:
 @pytest.fixture(scope="module")
 def contact() -> tuple[np.ndarray, np.ndarray]:
     medium = homogeneous_medium(cast_batch("chain-test", 10.0), SEQUENCE.grid)
-    return acquire_iq(medium, SEQUENCE, speckle_seed=11, snr_db=30.0, rng=np.random.default_rng(12))
+    return acquire_iq(medium, SEQUENCE, speckle_seed=11, echo=EchoConditions(snr_db=30.0), rng=np.random.default_rng(12))
 
 
 def test_acquisition_returns_iq_and_truth_on_the_sequence_grid(contact: tuple[np.ndarray, np.ndarray]) -> None:
@@ -57,7 +57,7 @@ def test_twin_iq_at_30_db_gives_sub_half_micron_jitter_at_the_focus() -> None:
 def test_no_acoustic_contact_is_told_apart_by_frame_correlation(contact: tuple[np.ndarray, np.ndarray]) -> None:
     iq, _ = contact
     assert np.all(frame_correlation(iq) > 0.9)
-    noise, truth_m = acquire_iq(None, SEQUENCE, speckle_seed=11, snr_db=30.0, rng=np.random.default_rng(13))
+    noise, truth_m = acquire_iq(None, SEQUENCE, speckle_seed=11, echo=EchoConditions(snr_db=30.0), rng=np.random.default_rng(13))
     assert noise.shape == iq.shape and noise.dtype == np.complex64
     assert not truth_m.any()
     assert np.all(frame_correlation(noise) < 0.05)

@@ -7,7 +7,7 @@ from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
 def _run(e_pa, rng, *, toe=0.004, noise_n=1 / 320, length_mm=40.0, radius_mm=10.0):
     compression = np.linspace(0, 4.0, 800)
     eps = compression / length_mm
-    eff = eps - toe * (1 - np.exp(-eps / toe))
+    eff = eps - toe * (1 - np.exp(-eps / toe)) if toe > 0 else eps
     force = e_pa * np.pi * (radius_mm * 1e-3) ** 2 * eff + rng.normal(0, noise_n, eps.size)
     return CompressionRun(compression_mm=compression, force_n=force, radius_mm=radius_mm, length_mm=length_mm)
 
@@ -22,10 +22,28 @@ def test_recovers_modulus_despite_toe_region():
     assert fit.n_points == 8 * np.count_nonzero((np.linspace(0, 4, 800) / 40 >= 0.02) & (np.linspace(0, 4, 800) / 40 <= 0.07))
 
 
+def test_interval_comes_from_the_spread_between_cylinders():
+    """Cylinders of 50, 54 and 58 kPa: each slope is recovered, the interval is Student's t over the
+    three (t(0.975, 2) = 4.303, s = 4 kPa), however many samples each curve holds."""
+    rng = np.random.default_rng(2)
+    fit = fit_modulus([_run(e, rng, toe=0.0, noise_n=1e-4) for e in (50e3, 54e3, 58e3)])
+    assert fit.cylinder_e_kpa == pytest.approx((50.0, 54.0, 58.0), rel=1e-3)
+    assert fit.cylinder_sd_kpa == pytest.approx(4.0, rel=1e-2)
+    assert fit.ci95_kpa == pytest.approx(4.303 * 4.0 / np.sqrt(3), rel=1e-2)
+    assert fit.sample_sd_kpa == pytest.approx(4.0 * np.sqrt(1 + 1 / 3), rel=1e-2)
+    assert fit.e_kpa == pytest.approx(54.0, rel=1e-3)
+
+
+def test_one_cylinder_gives_no_interval():
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="at least 2 cylinders"):
+        fit_modulus([_run(54e3, rng)])
+
+
 def test_only_samples_in_strain_range_count():
     run = CompressionRun(compression_mm=np.array([0.1, 0.2, 0.4]), force_n=np.array([0.01, 0.02, 0.04]))
-    with pytest.raises(ValueError, match="need at least 3"):
-        fit_modulus([run])
+    with pytest.raises(ValueError, match="0 of 2 runs"):
+        fit_modulus([run, run])
 
 
 def test_rejects_mismatched_arrays():
@@ -41,7 +59,8 @@ def test_stress_strain_figure_plots_every_run_and_the_fit():
     runs = [_run(54e3, rng) for _ in range(3)]
     fit = fit_modulus(runs)
     record = CalibrationFit(calibration_id="cal-x", batch_id="B", concentration_pct=10.0, e_kpa=fit.e_kpa,
-                            ci95_kpa=(fit.e_kpa - 1, fit.e_kpa + 1), n_points=fit.n_points, r2=fit.r2,
+                            ci95_kpa=(fit.e_kpa - 1, fit.e_kpa + 1), cylinders=3, sample_sd_kpa=fit.sample_sd_kpa,
+                            n_points=fit.n_points, r2=fit.r2,
                             strain_min=0.02, strain_max=0.07, extra={"intercept_kpa": fit.intercept_kpa})
     ax = stress_strain_figure(runs, record).axes[0]
     *run_lines, fit_line = ax.lines

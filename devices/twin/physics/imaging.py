@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 from shearlab.protocols.sequences import SOUND_SPEED_M_S, ImageGrid, ProbeGeometry
 
@@ -136,7 +137,7 @@ class PulseEcho:
 
     def noise_power(self, *, snr_db: float, focus_depth_m: float) -> float:
         """Complex noise power ``E|n|^2`` giving ``snr_db`` against the mean echo power at ``focus_depth_m``."""
-        return float(self.echo_power(focus_depth_m)) * 10.0 ** (-snr_db / 10.0)
+        return float(self.echo_power(np.asarray(focus_depth_m))) * 10.0 ** (-snr_db / 10.0)
 
 
 @dataclass(frozen=True)
@@ -199,11 +200,13 @@ def scatterer_field(
     seed: int,
     pulse: PulseEcho = PulseEcho(),
     scatterers_per_pixel: int = DEFAULT_SCATTERERS_PER_PIXEL,
+    density: np.ndarray | None = None,
 ) -> ScattererField:
     """Draw the scatterers of one phantom position.
 
     The same ``seed`` gives the same speckle: speckle belongs to the phantom position, not to the shot.
-    Amplitudes are scaled so that the expected noise-free ``|IQ|^2`` equals ``pulse.echo_power(depth)``.
+    Amplitudes are scaled so that the expected noise-free ``|IQ|^2`` equals ``pulse.echo_power(depth)``
+    times ``density``.
 
     Parameters
     ----------
@@ -215,6 +218,9 @@ def scatterer_field(
         Pulse-echo properties.
     scatterers_per_pixel : int
         Scatterers per image pixel (>= 1).
+    density : np.ndarray, optional
+        Relative scatterer density (echo power per unit volume, mean ~1) on the image grid,
+        ``(depth, lateral)``; scatterers outside the image take the nearest edge value.
 
     Returns
     -------
@@ -248,6 +254,12 @@ def scatterer_field(
     beta = pulse.chirp_rad_m2
     phase = -(2.0 * k0 * z - beta * z**2)
     echo = amplitude * np.sqrt(pulse.echo_power(z) / density_energy) * np.exp(1j * phase)
+    if density is not None:
+        if density.shape != (grid.depth_m.size, grid.lateral_m.size):
+            raise ValueError(f"density must have shape {(grid.depth_m.size, grid.lateral_m.size)}, got {density.shape}")
+        rows = np.minimum(np.arange(shape[1]), grid.depth_m.size - 1)
+        cols = np.clip(np.arange(shape[2]) - pad_left, 0, grid.lateral_m.size - 1)
+        echo *= np.sqrt(np.asarray(density, dtype=np.float64)[np.ix_(rows, cols)])[None]
     return ScattererField(
         grid=grid,
         pulse=pulse,
@@ -397,6 +409,42 @@ def decorrelated_noise_frames(
     return noise.view(np.complex64)[..., 0]
 
 
+def reverberation_clutter(grid: ImageGrid, pulse: PulseEcho, *, level_db_at_face: float, decay_db_per_mm: float,
+                          rng: np.random.Generator) -> np.ndarray:
+    """Reverberation clutter near the probe face: echoes ringing between the face and the gel surface.
+
+    It travels with the probe, not with the gel, so it is the same in every frame of a shot and pulls
+    displacement estimates towards zero where it is strong. Modelled as speckle of its own (circular
+    Gaussian, filtered by the pulse's axial and lateral point-spread functions) whose power, relative to
+    the tissue echo at the same depth, is ``level_db_at_face - decay_db_per_mm * depth_mm`` dB.
+
+    Returns
+    -------
+    np.ndarray
+        complex64 ``(depth, lateral)``.
+    """
+    shape = (grid.depth_m.size, grid.lateral_m.size)
+    white = rng.standard_normal((2, *shape))
+    sigma_px = (pulse.axial_sigma_m / grid.dz_m, pulse.lateral_sigma_m / abs(grid.dx_m))
+    smooth = np.stack([scipy.ndimage.gaussian_filter(part, sigma_px, mode="reflect") for part in white])
+    speckle = (smooth[0] + 1j * smooth[1]) / math.sqrt(float(np.mean(smooth[0] ** 2 + smooth[1] ** 2)))
+    relative_db = level_db_at_face - decay_db_per_mm * grid.depth_m * 1e3
+    power = pulse.echo_power(grid.depth_m) * 10.0 ** (relative_db / 10.0)
+    return (speckle * np.sqrt(power)[:, None]).astype(np.complex64)
+
+
+def decorrelate_frame(iq: np.ndarray, frame: int, *, correlation: float, rng: np.random.Generator) -> np.ndarray:
+    """A dropout: frame ``frame`` of ``iq`` keeps only ``correlation`` of its echo, the rest replaced by
+    uncorrelated speckle of the same power per depth row (a bubble in the coupling, a pulser glitch).
+    Modifies ``iq`` in place and returns it."""
+    if not 0.0 <= correlation <= 1.0:
+        raise ValueError(f"correlation must lie in [0, 1], got {correlation}")
+    row_power = np.mean(np.abs(iq[frame]) ** 2, axis=1)
+    fresh = decorrelated_noise_frames(iq.shape[1:], rng)[0] * np.sqrt(row_power)[:, None].astype(np.float32)
+    iq[frame] = np.float32(correlation) * iq[frame] + np.float32(math.sqrt(1.0 - correlation**2)) * fresh
+    return iq
+
+
 def simulate_iq(
     displacement_m: np.ndarray,
     grid: ImageGrid,
@@ -446,8 +494,10 @@ __all__ = [
     "PulseEcho",
     "ScattererField",
     "add_electronic_noise",
+    "decorrelate_frame",
     "decorrelated_noise_frames",
     "form_iq",
+    "reverberation_clutter",
     "scatterer_field",
     "simulate_iq",
 ]

@@ -7,7 +7,7 @@ holds the dynamic shear modulus the wave sees, the Kelvin-Voigt shear viscosity 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +99,7 @@ def image_plane_medium(
     grid: ImageGrid,
     *,
     padding_mm: float = DEFAULT_PADDING_MM,
+    stiffness_factor: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Medium2D:
     """The probe's image plane through ``block`` with the probe centre at ``(probe_x_mm, probe_y_mm)``.
 
@@ -112,6 +113,9 @@ def image_plane_medium(
         Hidden truth per batch id (see :func:`shearlab.protocols.phantoms.cast_batch`).
     grid : ImageGrid
         The image grid; the maps cover it plus ``padding_mm`` on every side at the same spacing.
+    stiffness_factor : callable, optional
+        ``factor(depth_m, lateral_m) -> (depth, lateral)``: the cast gel's smooth fluctuation of
+        ``mu`` about its batch value (:mod:`.heterogeneity`), in image-plane coordinates.
     """
     if not block.covers(probe_x_mm, probe_y_mm):
         raise ValueError(
@@ -131,6 +135,8 @@ def image_plane_medium(
         mu[inside] = truth.mu_dynamic_pa
         eta[inside] = truth.eta_pa_s
         rho[inside] = truth.density_kg_m3
+    if stiffness_factor is not None:
+        mu = mu * stiffness_factor(depth_m, lateral_m)
     return Medium2D(mu_pa=mu, eta_pa_s=eta, rho_kg_m3=rho, depth_m=depth_m, lateral_m=lateral_m)
 
 

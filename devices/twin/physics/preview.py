@@ -54,7 +54,7 @@ def render_preview(
     fig = Figure(figsize=(4.0 * (PREVIEW_FRAMES + 1), 3.6), layout="constrained")
     axes = fig.subplots(1, PREVIEW_FRAMES + 1)
     frames = np.unique(np.linspace(0, grid.frame_times_s.size - 1, PREVIEW_FRAMES).round().astype(int))
-    for ax, frame in zip(axes, frames):
+    for ax, frame in zip(axes, frames, strict=False):  # fewer frames than panels when the sequence is short
         picture = ax.imshow(displacement_um[frame], extent=image_extent, **style)
         ax.axvline(push_lateral_mm, color="k", linestyle="--", linewidth=0.8)
         ax.set_title(f"t = {time_ms[frame]:.2f} ms")

@@ -26,8 +26,7 @@ import scipy.fft
 
 # Fourier coefficients of the force below this fraction of the largest are dropped.
 SPECTRUM_TOLERANCE = 1e-6
-# Waves reach at most this multiple of the phase speed at 1/T times the last frame time; viscosity
-# makes faster (higher-frequency) components, but they are damped out by then.
+# Waves reach at most this multiple of the phase speed at 1/T times the last frame time (see wave_reach_m).
 WRAP_SPEED_FACTOR = 1.15
 # The force's support is searched this far beyond the output axes, m, and cut at this fraction.
 SUPPORT_SEARCH_M = 40e-3
@@ -62,15 +61,28 @@ def _step_response(w0_sq: np.ndarray, gamma: np.ndarray, t_s: np.ndarray) -> np.
     return np.where(t_s > 0.0, response, 0.0)
 
 
+def wave_reach_m(*, mu_pa: float, eta_pa_s: float, rho_kg_m3: float, duration_s: float, t_max_s: float) -> float:
+    """How far a wave launched by a push of ``duration_s`` can travel by ``t_max_s``, m.
+
+    The phase speed at ``1 / T`` (the push spectrum's first null; the wave's energy lies below it)
+    times ``WRAP_SPEED_FACTOR``: viscosity makes faster, higher-frequency components, but they are
+    damped out by then.
+    """
+    omega_top = 2.0 * np.pi / max(duration_s, 1e-6)
+    speed = float(voigt_phase_speed_m_s(mu_pa, eta_pa_s, rho_kg_m3, omega_top))
+    return WRAP_SPEED_FACTOR * speed * max(t_max_s, 0.0)
+
+
 def force_support_m(
-    body_force: BodyForce, depth_m: np.ndarray, lateral_m: np.ndarray, *, fraction: float
+    body_force: BodyForce, depth_m: np.ndarray, lateral_m: np.ndarray, *, fraction: float,
+    search_m: float = SUPPORT_SEARCH_M,
 ) -> tuple[float, float, float, float]:
     """Box ``(depth_lo, depth_hi, lateral_lo, lateral_hi)``, m, where the force exceeds ``fraction``
-    of its peak, searched within ``SUPPORT_SEARCH_M`` of the given axes at twice their spacing."""
+    of its peak, searched within ``search_m`` of the given axes at twice their spacing."""
     axes = []
     for axis in (depth_m, lateral_m):
         step = 2.0 * float(axis[1] - axis[0])
-        axes.append(np.arange(axis[0] - SUPPORT_SEARCH_M, axis[-1] + SUPPORT_SEARCH_M + step, step))
+        axes.append(np.arange(axis[0] - search_m, axis[-1] + search_m + step, step))
     force = np.abs(body_force(*axes))
     big = force >= fraction * force.max()
     rows = np.flatnonzero(big.any(axis=1))
@@ -125,9 +137,10 @@ def exact_displacement(
         raise ValueError("exact_displacement needs at least two depth and two lateral samples")
     times = np.asarray(times_s, dtype=np.float64)
     t_max = float(times.max(initial=0.0))
-    omega_top = 2.0 * np.pi / max(duration_s, 1e-6)
-    reach_m = WRAP_SPEED_FACTOR * float(voigt_phase_speed_m_s(mu_pa, eta_pa_s, rho_kg_m3, omega_top)) * t_max
-    z_lo, z_hi, x_lo, x_hi = force_support_m(body_force, depth_m, lateral_m, fraction=SUPPORT_FRACTION)
+    reach_m = wave_reach_m(mu_pa=mu_pa, eta_pa_s=eta_pa_s, rho_kg_m3=rho_kg_m3, duration_s=duration_s, t_max_s=t_max)
+    # A boundary's mirror image of the push can lie anywhere within reach of the image.
+    z_lo, z_hi, x_lo, x_hi = force_support_m(body_force, depth_m, lateral_m, fraction=SUPPORT_FRACTION,
+                                             search_m=max(SUPPORT_SEARCH_M, reach_m))
     depth_pad, n_z = _periodic_axis(depth_m, z_lo, z_hi, reach_m)
     lateral_pad, n_x = _periodic_axis(lateral_m, x_lo, x_hi, reach_m)
     dz = float(depth_m[1] - depth_m[0])
@@ -165,4 +178,4 @@ def exact_displacement(
     return np.ascontiguousarray(field[:, :, : lateral_m.size], dtype=np.float32)
 
 
-__all__ = ["BodyForce", "exact_displacement", "force_support_m", "voigt_phase_speed_m_s"]
+__all__ = ["BodyForce", "exact_displacement", "force_support_m", "voigt_phase_speed_m_s", "wave_reach_m"]

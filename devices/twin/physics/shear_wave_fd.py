@@ -12,7 +12,10 @@ backward velocity ``(u^n - u^{n-1}) / dt``, stable for ``c^2 L dt^2 + 2 (eta / r
 Boundary: the image and the push region are wrapped in a margin of half the distance the fastest
 wave (phase speed at ``1 / T``, with a safety factor) travels by the last frame, closed by a
 zero-traction edge. Nothing reflected there can return to the image before the last frame, so
-within the recorded time the result is the unbounded-medium solution, for every frequency. An
+within the recorded time the result is the unbounded-medium solution, for every frequency. The gel's
+real edges (:class:`~.boundaries.Boundaries`) cut that margin where they are nearer: a ``u = 0``
+plane (probe face, bottom) is a grid row held at zero, a traction-free side wall is the grid's
+zero-flux edge, half a cell beyond its outermost node. An
 absorbing sponge was tried first: a quadratic mass-damping layer 8 mm thick reflected the 2-D
 wave's long, low-frequency wake strongly enough to give 50-100 % error in the last frames of a
 stiff gel, so the causal margin replaces it. Outside the image the medium continues as its edge.
@@ -33,15 +36,14 @@ import math
 import numpy as np
 from scipy.interpolate import RectBivariateSpline
 
+from shearlab.devices.twin.physics.boundaries import Boundaries
 from shearlab.devices.twin.physics.medium import Medium2D
-from shearlab.devices.twin.physics.shear_wave_exact import BodyForce, force_support_m, voigt_phase_speed_m_s
+from shearlab.devices.twin.physics.shear_wave_exact import BodyForce, force_support_m, wave_reach_m
 
 POINTS_PER_WAVELENGTH = 4.0
 MAX_SPACING_M = 0.2e-3
 # Fraction of the stability bound used for the time step.
 STABILITY_SAFETY = 0.8
-# The margin is half of the fastest wave's reach by the last frame, times this factor.
-REACH_SAFETY = 1.15
 # Medium kept around the image and the push before the causal margin starts, m.
 INTERIOR_MARGIN_M = 1e-3
 # The push region counted as "the push": force above this fraction of its peak.
@@ -69,6 +71,36 @@ def _axis(start_m: float, stop_m: float, step_m: float) -> np.ndarray:
     return start_m + step_m * np.arange(n)
 
 
+def _depth_axis(lo_m: float, hi_m: float, step_m: float, boundaries: Boundaries) -> tuple[np.ndarray, bool, bool]:
+    """Depth nodes over ``[lo_m, hi_m]`` cut at the ``u = 0`` planes; whether the first and last rows are held."""
+    top, bottom = boundaries.top_m, boundaries.bottom_m
+    held_top = top is not None and lo_m <= top
+    start = top if top is not None and held_top else lo_m
+    axis = _axis(start, hi_m, step_m)
+    held_bottom = bottom is not None and axis[-1] >= bottom
+    if bottom is not None and held_bottom:
+        axis = axis[axis <= bottom + 1e-12]
+    return axis, held_top, held_bottom
+
+
+def _lateral_axis(lo_m: float, hi_m: float, step_m: float, boundaries: Boundaries) -> np.ndarray:
+    """Lateral nodes over ``[lo_m, hi_m]``; a side wall inside it becomes the zero-flux edge, half a
+    cell beyond the outermost node (exact for the nearer wall, within a cell when both are cut)."""
+    left, right = boundaries.left_m, boundaries.right_m
+    if left is not None and left > lo_m:
+        axis = _axis(left + 0.5 * step_m, hi_m, step_m)
+    elif right is not None and right < hi_m:
+        axis = _axis(right - 0.5 * step_m, lo_m, -step_m)[::-1]
+    else:
+        return _axis(lo_m, hi_m, step_m)
+    keep = np.ones(axis.size, dtype=bool)
+    if left is not None:
+        keep &= axis >= left
+    if right is not None:
+        keep &= axis <= right
+    return axis[keep]
+
+
 def _harmonic(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     total = a + b
     return np.divide(2.0 * a * b, total, out=np.zeros_like(total), where=total > 0)
@@ -83,6 +115,7 @@ def fd_displacement(
     lateral_m: np.ndarray,
     times_s: np.ndarray,
     spacing_m: float | None = None,
+    boundaries: Boundaries = Boundaries(),
 ) -> np.ndarray:
     """Axial displacement in a heterogeneous Kelvin-Voigt medium under a pulsed body force.
 
@@ -98,6 +131,9 @@ def fd_displacement(
         Output times from the push start, shape ``(frames,)``, s.
     spacing_m : float, optional
         Simulation grid spacing (both axes); default :func:`default_spacing_m`.
+    boundaries : Boundaries
+        The gel's edges; outside them the output is 0. The force must already hold their mirror
+        images (:meth:`Boundaries.with_images`) for the result to match the exact solver's.
 
     Returns
     -------
@@ -118,13 +154,12 @@ def fd_displacement(
     x_lo = min(lateral_m[0], fx_lo) - INTERIOR_MARGIN_M
     x_hi = max(lateral_m[-1], fx_hi) + INTERIOR_MARGIN_M
     t_max = float(times.max(initial=0.0))
-    omega_top = 2.0 * np.pi / max(duration_s, 1e-6)
-    fastest = float(
-        voigt_phase_speed_m_s(float(medium.mu_pa.max()), float(medium.eta_pa_s.max()), float(medium.rho_kg_m3.min()), omega_top)
-    )
-    margin = 0.5 * REACH_SAFETY * fastest * t_max + h
-    sim_z = _axis(z_lo - margin, z_hi + margin, h)
-    sim_x = _axis(x_lo - margin, x_hi + margin, h)
+    reach = wave_reach_m(mu_pa=float(medium.mu_pa.max()), eta_pa_s=float(medium.eta_pa_s.max()),
+                         rho_kg_m3=float(medium.rho_kg_m3.min()), duration_s=duration_s, t_max_s=t_max)
+    # Half the reach: a wave must travel out to the margin's edge and back.
+    margin = 0.5 * reach + h
+    sim_z, held_top, held_bottom = _depth_axis(z_lo - margin, z_hi + margin, h, boundaries)
+    sim_x = _lateral_axis(x_lo - margin, x_hi + margin, h, boundaries)
 
     mu, eta, rho = medium.sample(sim_z, sim_x)
     c_max = float(np.sqrt(mu / rho).max())
@@ -140,7 +175,7 @@ def fd_displacement(
     source = (body_force(sim_z, sim_x) * dt * dt / rho).astype(f32)
 
     n_steps = int(np.floor(t_max / dt)) + 2
-    u = np.zeros(mu.shape, dtype=f32)
+    u: np.ndarray = np.zeros(mu.shape, dtype=f32)
     u_prev = np.zeros_like(u)
     q = np.zeros_like(u)
     acc = np.zeros_like(u)
@@ -189,12 +224,17 @@ def fd_displacement(
         acc += u
         acc += u
         acc -= u_prev
+        if held_top:
+            acc[0] = 0.0
+        if held_bottom:
+            acc[-1] = 0.0
         u_prev, u, acc = u, acc, u_prev
 
     out = np.empty((times.size, depth_m.size, lateral_m.size), dtype=f32)
-    for f in range(times.size):
-        spline = RectBivariateSpline(sim_z[rows], sim_x[cols], frames[f], kx=3, ky=3)
-        out[f] = spline(depth_m, lateral_m)
+    for frame in range(times.size):
+        spline = RectBivariateSpline(sim_z[rows], sim_x[cols], frames[frame], kx=3, ky=3)
+        out[frame] = spline(depth_m, lateral_m)
+    out *= boundaries.inside(depth_m, lateral_m)
     return out
 
 
