@@ -33,6 +33,14 @@ INDENTATION_RIG = ROOT / "rigs" / "twin_indentation.toml"
 
 
 @dataclass(frozen=True)
+class Rigs:
+    """The two rig files the study runs on, as in the lab: the indentation rig and the SWEI rig."""
+
+    indentation: Path = INDENTATION_RIG
+    acquisition: Path = ACQUISITION_RIG
+
+
+@dataclass(frozen=True)
 class Scale:
     """How much of the paper's protocol to run."""
 
@@ -104,29 +112,29 @@ def write_plans(out: Path, scale: Scale, world: Path | None = None) -> dict[str,
     }
 
 
-def calibrate(plans: dict[str, Path], world: Path | None = None) -> None:
+def calibrate(plans: dict[str, Path], world: Path | None = None, *, rigs: Rigs = Rigs()) -> None:
     """Indent the cylinders of every batch on the indentation rig's twin (with ``world``'s gels)."""
-    with twin_endpoints(load_rig(INDENTATION_RIG), world=world) as endpoints:
-        calibration_flow(rig_path=INDENTATION_RIG, plan_path=plans["calibration"], endpoints=endpoints)
+    with twin_endpoints(load_rig(rigs.indentation), world=world) as endpoints:
+        calibration_flow(rig_path=rigs.indentation, plan_path=plans["calibration"], endpoints=endpoints)
 
 
 def acquire(plans: dict[str, Path], campaigns: tuple[str, ...], world: Path | None = None,
-            on_stage: Callable[[str], None] | None = None) -> None:
+            on_stage: Callable[[str], None] | None = None, *, rigs: Rigs = Rigs()) -> None:
     """Run the named campaigns (``"blocks"``, ``"inclusions"``) on one SWEI rig twin."""
-    with twin_endpoints(load_rig(ACQUISITION_RIG), world=world) as endpoints:
+    with twin_endpoints(load_rig(rigs.acquisition), world=world) as endpoints:
         for name in campaigns:
             (on_stage or (lambda _: None))(name)
-            campaign_flow(rig_path=ACQUISITION_RIG, plan_path=plans[name], endpoints=endpoints)
+            campaign_flow(rig_path=rigs.acquisition, plan_path=plans[name], endpoints=endpoints)
 
 
 def run_demo(out_dir: Path, scale: str = "quick", on_stage: Callable[[str], None] | None = None,
-             world: Path | None = None) -> dict[str, Any]:
+             world: Path | None = None, *, rigs: Rigs = Rigs()) -> dict[str, Any]:
     """Calibrate, acquire, train, compare: the whole study on the twins, one Prefect flow run per step."""
     plans = write_plans(out_dir, SCALES[scale], world)
     stage = on_stage or (lambda name: None)
     stage("calibration")
-    calibrate(plans, world)
-    acquire(plans, ("blocks", "inclusions"), world, stage)
+    calibrate(plans, world, rigs=rigs)
+    acquire(plans, ("blocks", "inclusions"), world, stage, rigs=rigs)
     stage("training")
     result = training_flow(plan_path=plans["training"])
     stage("done")

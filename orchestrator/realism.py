@@ -29,7 +29,7 @@ from shearlab.datasets.reader import SequenceRef, SessionReader
 from shearlab.devices.twin.realism import Realism
 from shearlab.devices.twin.world_config import load_world
 from shearlab.orchestrator.calibration_records import load_record
-from shearlab.orchestrator.demo import SCALES, acquire, calibrate, write_plans
+from shearlab.orchestrator.demo import SCALES, Rigs, acquire, calibrate, write_plans
 from shearlab.protocols.signal.amplitude import (
     AMPLITUDE_FEATURES,
     REGRESSION_FAMILIES,
@@ -110,13 +110,15 @@ class RealismReport:
         return data
 
 
-def acquire_sessions(out: Path, *, world: Path | None = None, positions: int = DEFAULT_POSITIONS) -> tuple[Path, Path]:
+def acquire_sessions(out: Path, *, world: Path | None = None, positions: int = DEFAULT_POSITIONS,
+                     rigs: Rigs = Rigs()) -> tuple[Path, Path]:
     """Calibrate every batch (3 cylinders) and run a block campaign of ``positions`` positions on every
-    homogeneous block of ``world``, through the normal flows. Returns the sessions and calibration folders."""
+    homogeneous block of ``world``, through the normal flows, on the twins of ``rigs``. Returns the
+    sessions and calibration folders."""
     scale = dataclasses.replace(SCALES["quick"], positions=positions)
     plans = write_plans(out, scale, world)
-    calibrate(plans, world)
-    acquire(plans, ("blocks",), world)
+    calibrate(plans, world, rigs=rigs)
+    acquire(plans, ("blocks",), world, rigs=rigs)
     return out / "sessions", out / "calibration"
 
 

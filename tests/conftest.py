@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rig_files import twin_rig
 
 from shearlab.devices.connect import RigDevices
 from shearlab.devices.twin_client import TwinProcess, start_twin
@@ -71,15 +72,11 @@ def twin_factory(loopback_host: Callable[[], str]) -> Iterator[Callable[..., Twi
 
 
 @pytest.fixture
-def rig_file(tmp_path: Path):
+def rig_file(tmp_path: Path) -> Callable[..., Path]:
     """``rig_file(host, speed)`` writes a twin rig file for that twin and returns its path."""
 
     def write(host: str, speed: float, *, extra: str = "") -> Path:
-        text = (ROOT / "rigs" / "twin.toml").read_text()
-        text = text.replace('host = "127.0.0.5"', f'host = "{host}"').replace("speed = 10.0", f"speed = {speed}")
-        path = tmp_path / f"rig_{host}.toml"
-        path.write_text(text + extra)
-        return path
+        return twin_rig(tmp_path, host, speed=speed, extra=extra)
 
     return write
 
@@ -125,6 +122,26 @@ def campaign_plan():
             lines += ["[[blocks]]", f'name = "{block}"', f'batch_id = "{batch}"', f"concentration_pct = {conc}",
                       f"x_mm = {x_mm}", f"y_mm = {y_mm}", ""]
         path = folder / "campaign.toml"
+        path.write_text("\n".join(lines))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def calibration_plan():
+    """``calibration_plan(folder, {batch_id: concentration_pct}, cylinders=2, name=, plate_speed_mm_s=)``
+    writes a calibration plan (records go to ``folder / "cal"``) and returns its path."""
+
+    def write(folder: Path, batches: dict[str, float], *, cylinders: int = 2, name: str = "test",
+              plate_speed_mm_s: float | None = None) -> Path:
+        lines = [f'name = "{name}"', f'out_dir = "{folder / "cal"}"', ""]
+        for batch_id, concentration_pct in batches.items():
+            lines += ["[[batches]]", f'batch_id = "{batch_id}"', f"concentration_pct = {concentration_pct}",
+                      f"cylinders = {cylinders}", ""]
+        if plate_speed_mm_s is not None:
+            lines += ["[indentation]", f"plate_speed_mm_s = {plate_speed_mm_s}", ""]
+        path = folder / "calibration.toml"
         path.write_text("\n".join(lines))
         return path
 

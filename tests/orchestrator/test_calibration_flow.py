@@ -15,29 +15,10 @@ pytestmark = pytest.mark.slow
 SPEED = 200.0
 
 
-def _plan(tmp_path):
-    path = tmp_path / "calibration.toml"
-    path.write_text(f"""
-name = "mini"
-out_dir = "{tmp_path / 'cal'}"
-
-[[batches]]
-batch_id = "T-10"
-concentration_pct = 10.0
-cylinders = 2
-
-[[batches]]
-batch_id = "T-17.5"
-concentration_pct = 17.5
-cylinders = 2
-""")
-    return path
-
-
-def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, rig_file, prefect_harness):
+def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, rig_file, calibration_plan, prefect_harness):
     twin = twin_factory(speed=SPEED)
     rig = rig_file(twin.host, SPEED)
-    plan_path = _plan(tmp_path)
+    plan_path = calibration_plan(tmp_path, {"T-10": 10.0, "T-17.5": 17.5}, name="mini")
     records = calibration_flow(rig_path=rig, plan_path=plan_path, endpoints=twin.endpoints)
 
     plan = load_calibration_plan(plan_path)

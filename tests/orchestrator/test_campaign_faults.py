@@ -231,20 +231,11 @@ def test_scanner_fault_on_the_last_attempt_is_recorded_as_failed_with_its_reason
     assert twin_state(twin).probe_force_n == 0.0
 
 
-def test_gcs_error_during_calibration_is_typed_and_halts_the_hexapod(tmp_path, twin_factory, rig_file,
+def test_gcs_error_during_calibration_is_typed_and_halts_the_hexapod(tmp_path, twin_factory, rig_file, calibration_plan,
                                                                      prefect_harness):
     speed = 200.0
     twin = twin_factory(speed=speed)
-    plan_path = tmp_path / "calibration.toml"
-    plan_path.write_text(f"""
-name = "faults"
-out_dir = "{tmp_path / 'cal'}"
-
-[[batches]]
-batch_id = "T-10"
-concentration_pct = 10.0
-cylinders = 2
-""")
+    plan_path = calibration_plan(tmp_path, {"T-10": 10.0}, name="faults")
     with Monitor(twin, when=lambda s: s.cylinder is not None, fault=Fault(device="hexapod", kind="error", code=7)) as monitor, \
             pytest.raises(GCSError) as caught:
         calibration_flow(rig_path=rig_file(twin.host, speed), plan_path=plan_path, endpoints=twin.endpoints)

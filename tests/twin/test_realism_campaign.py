@@ -9,16 +9,19 @@ see ``docs/twin.md`` ("What the twin does not reach"); this test guards what the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rig_files import twin_rig
 from typer.testing import CliRunner
 
 from shearlab.devices.twin.world import World
 from shearlab.devices.twin.world_config import load_world
 from shearlab.orchestrator import realism
 from shearlab.orchestrator.cli import app
+from shearlab.orchestrator.demo import Rigs
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +31,11 @@ FIRST_TWIN_SHORTCUT_RATIO = 0.02
 
 
 @pytest.fixture(scope="module")
-def acquired(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> tuple[Path, Path, Path]:
+def acquired(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None,
+             loopback_host: Callable[[], str]) -> tuple[Path, Path, Path]:
     out = tmp_path_factory.mktemp("realism")
-    sessions, calibration = realism.acquire_sessions(out, positions=3)
+    rigs = Rigs(indentation=twin_rig(out, loopback_host(), base="twin_indentation.toml"), acquisition=twin_rig(out, loopback_host()))
+    sessions, calibration = realism.acquire_sessions(out, positions=3, rigs=rigs)
     return out, sessions, calibration
 
 
