@@ -46,6 +46,10 @@ def twin_realism(
     """Measure how hard the twin's lab is: acquire a small campaign on every block (or read given
     sessions) and report each effect's magnitude next to its source, and the two shortcut checks."""
     import json
+    import os
+
+    # Flow and task logs stay in the Prefect API; the terminal shows the result.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
     from shearlab.orchestrator import realism
     from shearlab.orchestrator.prefect_runtime import quiet_prefect

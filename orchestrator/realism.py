@@ -156,7 +156,7 @@ def measure(sessions_dir: Path, calibration_dir: Path | None = None, *, world: P
     all_correlations: list[float] = []
     dropouts = 0
     blocks = []
-    for session_id, session_refs in sorted(by_session.items()):
+    for session_id, session_refs in sorted(by_session.items(), key=lambda item: (item[1][0].concentration_pct or 0.0, item[0])):
         path = session_refs[0].path
         with SessionReader(path) as reader:
             grid, info = reader.grid, reader.info
