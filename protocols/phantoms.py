@@ -16,7 +16,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shearlab.protocols.strict_model import StrictModel
 
 # Gelatin : water weight ratio (percent) -> quasi-static Young's modulus by indentation, kPa.
 NOMINAL_E_KPA: dict[float, float] = {
@@ -91,11 +93,8 @@ def cast_batch(batch_id: str, concentration_pct: float) -> GelTruth:
     return GelTruth(batch_id=batch_id, concentration_pct=float(concentration_pct), e_static_pa=e, eta_pa_s=eta)
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class Cylinder(_Frozen):
+class Cylinder(StrictModel):
     """Indentation cylinder (SPEC: r = 10 mm, l0 = 40 mm, 8 per concentration)."""
 
     batch_id: str
@@ -105,7 +104,7 @@ class Cylinder(_Frozen):
     length_mm: float = Field(default=40.0, gt=0)
 
 
-class Inclusion(_Frozen):
+class Inclusion(StrictModel):
     """An inclusion in the image plane; ``shape`` "circle" uses ``radius_mm``; "irregular" a
     smooth star-shaped outline with radius ``radius_mm * (1 + sum a_k cos(k theta + phi_k))``."""
 
@@ -118,7 +117,7 @@ class Inclusion(_Frozen):
     harmonics: tuple[tuple[float, float], ...] = ()
 
 
-class Block(_Frozen):
+class Block(StrictModel):
     """A gelatin block on the table, ~100 x 100 x 100 mm, optionally with inclusions.
 
     ``x_mm``, ``y_mm`` locate the block's centre in the robot base frame; the probe's lateral

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shearlab.protocols.strict_model import StrictModel
 
 # Paper's push locations (ours: the paper gives only their order): push 1..7, mm from the probe centre.
 PAPER_PUSH_LATERAL_MM: tuple[float, ...] = (-12.0, -8.0, -4.0, 0.0, 4.0, 8.0, 12.0)
@@ -18,11 +20,8 @@ PAPER_PUSH_LATERAL_MM: tuple[float, ...] = (-12.0, -8.0, -4.0, 0.0, 4.0, 8.0, 12
 SOUND_SPEED_M_S = 1540.0
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class ProbeGeometry(_Frozen):
+class ProbeGeometry(StrictModel):
     """Linear array (SPEC §2): 128 elements, 0.29 mm pitch, 7.5 MHz."""
 
     n_elements: int = Field(default=128, gt=0)
@@ -39,7 +38,7 @@ class ProbeGeometry(_Frozen):
         return (np.arange(self.n_elements) - (self.n_elements - 1) / 2) * self.pitch_mm
 
 
-class PushSpec(_Frozen):
+class PushSpec(StrictModel):
     """Unfocused-aperture acoustic radiation force push (SPEC §2)."""
 
     lateral_mm: float = 0.0
@@ -52,7 +51,7 @@ class PushSpec(_Frozen):
         return self.cycles / (probe.centre_frequency_mhz * 1e6)
 
 
-class ImagingSpec(_Frozen):
+class ImagingSpec(StrictModel):
     """Single-angle plane-wave tracking (SPEC §2).
 
     ``first_frame_delay_ms`` counts from the *end* of the push (seed paper: imaging "engaged 0.13 ms
@@ -69,7 +68,7 @@ class ImagingSpec(_Frozen):
     angle_deg: float = 0.0
 
 
-class SequenceSpec(_Frozen):
+class SequenceSpec(StrictModel):
     """One push followed by its tracking frames."""
 
     probe: ProbeGeometry = ProbeGeometry()
@@ -81,7 +80,7 @@ class SequenceSpec(_Frozen):
         return ImageGrid.from_spec(self.imaging, push_duration_s=self.push.duration_s(self.probe))
 
 
-class RoiSpec(_Frozen):
+class RoiSpec(StrictModel):
     """Training ROI: 121 depth rows x 181 lateral columns, centred laterally, from 5 mm depth.
 
     SPEC quotes 121 x 181 px as "10 x 12 mm"; on the 0.08 x 0.055 mm grid that is 9.7 mm deep and

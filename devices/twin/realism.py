@@ -19,14 +19,12 @@ Effects by where they act:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from shearlab.protocols.strict_model import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GelVariation(_Strict):
+class GelVariation(StrictModel):
     """How a cast gel differs from its batch's nominal values."""
 
     # Each cast sample of a batch (an indentation cylinder, a block, an inclusion) has its own modulus,
@@ -57,7 +55,7 @@ class GelVariation(_Strict):
     attenuation_batch_cv: float = Field(default=0.10, ge=0, le=0.5)
 
 
-class PushVariation(_Strict):
+class PushVariation(StrictModel):
     """How much force a push actually delivers."""
 
     # Shot-to-shot output: repeated hydrophone measurements of focal pressure repeat within 2 % CV,
@@ -79,7 +77,7 @@ class PushVariation(_Strict):
     output_change_per_k: float = Field(default=-0.002, le=0, ge=-0.05)
 
 
-class EchoVariation(_Strict):
+class EchoVariation(StrictModel):
     """What the tracking echoes go through besides the shear wave."""
 
     # Reverberation between the probe face and the gel surface, locked to the probe: clutter-to-signal
@@ -113,7 +111,7 @@ class EchoVariation(_Strict):
         return self
 
 
-class Realism(_Strict):
+class Realism(StrictModel):
     """Every effect of the twin's lab; ``enabled = false`` switches them all off."""
 
     enabled: bool = True

@@ -23,10 +23,9 @@ import numpy as np
 from shearlab.devices.twin.physics.heterogeneity import BlockField
 from shearlab.devices.twin.physics.medium import Medium2D, image_plane_medium
 from shearlab.devices.twin.world_config import WorldConfig
-from shearlab.protocols.phantoms import CONCENTRATIONS_PCT, Block, Cylinder, GelTruth, cast_batch, name_seed
+from shearlab.protocols.phantoms import CONCENTRATIONS_PCT, POISSON_RATIO, Block, Cylinder, GelTruth, cast_batch, name_seed
 from shearlab.protocols.sequences import ImageGrid
 
-POISSON_RATIO = 0.5
 # Draws of a sample's deviation are clipped at this many sigmas (no cast is wildly off).
 _CLIP_SIGMAS = 2.5
 # Depth of a block's top layer that its fields cover: the image (20 mm) and the solvers' padding.

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shearlab.devices.twin.realism import Realism
 from shearlab.protocols.config_files import load_toml_model
 from shearlab.protocols.phantoms import Block
+from shearlab.protocols.strict_model import StrictModel
 
 DEFAULT_WORLD = Path(__file__).with_name("worlds") / "default.toml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class ProbeMount(_Strict):
+class ProbeMount(StrictModel):
     """The probe on the Nano43: its face is the robot's TCP."""
 
     face_lateral_mm: float = 37.12  # 128 elements x 0.29 mm
@@ -32,7 +30,7 @@ class ProbeMount(_Strict):
     coupling_depth_mm: float = 0.01
 
 
-class IndentationRig(_Strict):
+class IndentationRig(StrictModel):
     """Hexapod-driven plate above a cylinder resting on a fixed base.
 
     Hexapod Z is the plate height; at Z = 0 the plate clears a nominal 40 mm cylinder by
@@ -47,7 +45,7 @@ class IndentationRig(_Strict):
     plate_weight_n: float = 0.35
 
 
-class WorldConfig(_Strict):
+class WorldConfig(StrictModel):
     table_z_mm: float = 0.0
     probe: ProbeMount = ProbeMount()
     indentation: IndentationRig = IndentationRig()
