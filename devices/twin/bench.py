@@ -96,7 +96,7 @@ def build_bench(clock: Clock, world: WorldConfig | None = None, *, seed: int = 0
     hexapod = HexapodModel(clock)
     world_state.attach(robot_pose=robot.pose, plate_z_mm=lambda: hexapod.position_mm()["Z"])
     hexapod.set_motion_guard(lambda pos: bool(world_state.indentation_force_n(pos["Z"]) < INDENTER_HARD_LIMIT_N))
-    backend = TwinScannerBackend(world_state, robot_pose=robot.pose, seed=seed, now_s=clock.now)
+    backend = TwinScannerBackend(world_state, robot_pose=robot.pose, seed=seed)
     return Bench(
         clock=clock,
         world=world_state,

@@ -75,6 +75,11 @@ class PushVariation(StrictModel):
     heating_k_per_push: float = Field(default=0.3, ge=0)
     heating_time_constant_s: float = Field(default=120.0, gt=0)
     output_change_per_k: float = Field(default=-0.002, le=0, ge=-0.05)
+    # The face cools between pushes for the campaign's pace, not for the twin's wall-clock time, so the
+    # same campaign gives the same data on any machine (ours): ~1 s between the pushes of a position,
+    # ~20 s between positions (a move and a contact).
+    push_interval_s: float = Field(default=1.0, gt=0)
+    position_interval_s: float = Field(default=20.0, gt=0)
 
 
 class EchoVariation(StrictModel):

@@ -23,7 +23,7 @@ from shearlab.devices.twin.physics.boundaries import Boundaries
 from shearlab.devices.twin.physics.imaging import PulseEcho, reverberation_clutter
 from shearlab.devices.twin.physics.push import push_beam
 from shearlab.devices.twin.realism import EchoVariation, PushVariation
-from shearlab.devices.twin.world import PositionDraws, World
+from shearlab.devices.twin.world import POSITION_CELL_MM, PositionDraws, World
 from shearlab.protocols.sequences import SequenceSpec
 
 # The pre-push reference frame is taken this long before the push starts, s.
@@ -32,18 +32,21 @@ REFERENCE_LEAD_S = 1e-4
 
 class TransducerHeating:
     """The probe face's temperature rise over a burst: each push adds a step, the face cools
-    exponentially in between, and the transmit output follows the temperature linearly."""
+    exponentially in between (for the campaign's pace: ``PushVariation.push_interval_s`` within a
+    position, ``position_interval_s`` after a move), and the transmit output follows the temperature."""
 
     def __init__(self, push: PushVariation) -> None:
         self._push = push
         self._rise_k = 0.0
-        self._at_s: float | None = None
+        self._fired = False
 
-    def fire(self, now_s: float) -> float:
-        """Output factor of a push fired at ``now_s`` (virtual s); the push then warms the face."""
-        if self._at_s is not None:
-            self._rise_k *= math.exp(-max(now_s - self._at_s, 0.0) / self._push.heating_time_constant_s)
-        self._at_s = now_s
+    def fire(self, *, moved: bool) -> float:
+        """Output factor of the next push (``moved``: the probe stands at a new position since the last
+        push); the push then warms the face."""
+        if self._fired:
+            gap = self._push.position_interval_s if moved else self._push.push_interval_s
+            self._rise_k *= math.exp(-gap / self._push.heating_time_constant_s)
+        self._fired = True
         factor = 1.0 + self._push.output_change_per_k * self._rise_k
         self._rise_k += self._push.heating_k_per_push
         return factor
@@ -68,17 +71,16 @@ def dropouts(n_frames: int, echo: EchoVariation, rng: np.random.Generator) -> tu
 
 
 class TwinScannerBackend:
-    """The scanner bridge twin's physics. ``now_s`` is the twin's virtual clock (transducer heating
-    needs it; without it every push finds the face cool)."""
+    """The scanner bridge twin's physics. Everything it draws follows the sequence of shots and where
+    the probe stands, never the wall clock: the same campaign gives the same data."""
 
-    def __init__(self, world: World, *, robot_pose: Callable[[], np.ndarray], seed: int = 0,
-                 now_s: Callable[[], float] | None = None) -> None:
+    def __init__(self, world: World, *, robot_pose: Callable[[], np.ndarray], seed: int = 0) -> None:
         self.world = world
         self.robot_pose = robot_pose
         self.seed = seed
-        self.now_s = now_s
         self._shots = 0
         self._heating = TransducerHeating(world.config.realism.push)
+        self._last_cell: tuple[int, int] | None = None
 
     def acquire(self, sequence: SequenceSpec, push_enabled: bool) -> ScanResult:
         pose = np.asarray(self.robot_pose(), dtype=float)
@@ -120,7 +122,9 @@ class TwinScannerBackend:
         shot = np.random.default_rng([self.seed, self._shots, 1])
         sigma = math.sqrt(math.log1p(realism.push.shot_intensity_cv**2))
         output = math.exp(sigma * shot.standard_normal() - 0.5 * sigma * sigma)
-        heating = self._heating.fire(self.now_s()) if self.now_s is not None else 1.0
+        cell = (round(x_mm / POSITION_CELL_MM), round(y_mm / POSITION_CELL_MM))
+        heating = self._heating.fire(moved=cell != self._last_cell)
+        self._last_cell = cell
         beam = push_beam(sequence.push, sequence.probe, attenuation_db_cm_mhz=attenuation,
                          intensity_scale=draws.coupling * draws.bubble * output * heating)
         pulse = PulseEcho.from_probe(sequence.probe, attenuation_db_cm_mhz=2.0 * attenuation)

@@ -66,14 +66,20 @@ def test_attenuation_tilts_the_force_towards_the_face_and_absorbs_more() -> None
     assert strong.peak_force_n_m3 / nominal.peak_force_n_m3 == pytest.approx(expected)
 
 
-def test_transducer_output_falls_over_a_burst_and_recovers() -> None:
+def test_transducer_output_falls_over_a_burst_and_recovers_between_positions() -> None:
     push = Realism().push
     heating = TransducerHeating(push)
-    burst = [heating.fire(t) for t in np.arange(7) * 0.5]
+    burst = [heating.fire(moved=k == 0) for k in range(7)]
     assert burst[0] == 1.0 and all(np.diff(burst) < 0)
     drop = 1 - burst[-1]
     assert 0 < drop < 6 * push.heating_k_per_push * abs(push.output_change_per_k) + 1e-12
-    assert heating.fire(3.0 + 20 * push.heating_time_constant_s) == pytest.approx(1.0, abs=1e-6)
+    # After a move the face has cooled for position_interval_s: the next burst starts warmer than the
+    # first did, cooler than the last push left it.
+    after_move = heating.fire(moved=True)
+    assert burst[-1] < after_move < 1.0
+    cooled = np.exp(-push.position_interval_s / push.heating_time_constant_s)
+    rise_before = (1 - burst[-1]) / abs(push.output_change_per_k) + push.heating_k_per_push
+    assert after_move == pytest.approx(1 + push.output_change_per_k * rise_before * cooled)
 
 
 # --- boundaries --------------------------------------------------------------------------------
