@@ -17,9 +17,10 @@ from shearlab.datasets.reader import SequenceRef, SessionReader, read_displaceme
 from shearlab.datasets.splits import Split
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
-from shearlab.training.evaluation import evaluate_blocks, tof_alpha
+from shearlab.training.estimators import CnnEstimator, fit_baselines
+from shearlab.training.evaluation import evaluate_blocks
 from shearlab.training.experiments import train_fold
-from shearlab.training.figures import inclusion_maps, save_figure
+from shearlab.training.figures import map_panels, save_figure
 from shearlab.training.inference import predict_dense
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
@@ -73,22 +74,26 @@ def evaluate(
     alpha_concentration_pct: float = typer.Option(10.0, help="ToF's alpha is fitted on the training sequences of this concentration"),
     device: str = typer.Option("cpu"),
 ) -> None:
-    """CNN and ToF over the ROI of every test sequence: MAE, Pearson, MAE by stiffness and push; HTML report."""
+    """The CNN and every baseline over the ROI of every test sequence: MAE with intervals, by stiffness and
+    push; HTML report."""
     state = load_checkpoint(checkpoint)
     model = state.build_model(device)
-    _, train_refs, _, test_refs = _split_refs(data_dir, split_path)
+    split, train_refs, _, test_refs = _split_refs(data_dir, split_path)
     try:
-        alpha = tof_alpha(train_refs, alpha_concentration_pct)
+        baselines = fit_baselines(train_refs, alpha_concentration_pct=alpha_concentration_pct)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--alpha-concentration-pct") from None
-    result = evaluate_blocks(model, test_refs, alpha=alpha, out_dir=out_dir / "figures", device=device)
+    cnn = CnnEstimator(model, label=f"CNN ({model.window_px} px)", device=device)
+    result = evaluate_blocks([cnn, *baselines], test_refs, out_dir=out_dir / "figures")
     metrics = {"blocks": result.metrics,
-               "run": {"checkpoint": str(checkpoint), "window_px": model.window_px,
-                       "dataset_fingerprint": state.dataset_fingerprint, "test_sequences": len(test_refs)}}
+               "study": {"scale": f"shearlab evaluate {checkpoint.name}", "window_px": model.window_px,
+                         "epochs": state.epochs_done, "protocol_text": f"split {split.name} ({split.protocol})",
+                         "alpha_concentration_pct": alpha_concentration_pct},
+               "provenance": {"checkpoint": str(checkpoint), "dataset fingerprint": state.dataset_fingerprint,
+                              "split": split.name}}
     path = write_report(out_dir, metrics, result.figures)
-    cnn, tof = result.metrics["cnn"], result.metrics["tof"]
-    typer.echo(f"{path}: MAE CNN {cnn['mae_kpa']:.2f} +/- {cnn['mae_std_kpa']:.2f} kPa, "
-               f"ToF {tof['mae_kpa']:.2f} +/- {tof['mae_std_kpa']:.2f} kPa")
+    methods = result.metrics["methods"]
+    typer.echo(f"{path}: MAE " + ", ".join(f"{m['label']} {m['mae_kpa'][0]:.2f} kPa" for m in methods.values()))
 
 
 @app.command()
@@ -113,7 +118,9 @@ def predict(
     e_map = predict_dense(model, read_displacement(ref), mean_um=ref.displacement_mean_um,
                           std_um=ref.displacement_std_um, tile_px=tile_px, device=device)
     np.save(out.with_suffix(".npy"), e_map)
-    save_figure(inclusion_maps({f"{ref.key} ({model.window_px} px)": e_map}, grid), out)
+    finite = e_map[np.isfinite(e_map)]
+    vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
+    save_figure(map_panels({ref.key: {f"CNN ({model.window_px} px)": e_map}}, grid, vmax_kpa=vmax), out)
     typer.echo(f"{out}: median {np.nanmedian(e_map):.1f} kPa over {np.isfinite(e_map).sum()} pixels")
 
 
