@@ -45,6 +45,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	@mkdir -p $(TYPECHECK_ROOT)
 	@for package in $(PACKAGES); do ln -sfn ../../$$package $(TYPECHECK_ROOT)/$$package; done
+	@ln -sfn ../../shearlab/__init__.py $(TYPECHECK_ROOT)/__init__.py
 	$(VENV)/bin/mypy -p shearlab
 
 test: lint typecheck
