@@ -53,13 +53,14 @@ app.add_typer(twin_app, name="twin")
 app.registered_commands.extend(model_commands.app.registered_commands)
 
 
-def main() -> None:
-    """Run the app; whatever ends a command ends here, as one line on stderr and an exit code (errors.py).
+def main(args: list[str] | None = None) -> None:
+    """Run the app on ``args`` (default: the command line); whatever ends a command ends here, as one line on
+    stderr and an exit code (errors.py). Always exits (``SystemExit``).
 
     Usage errors (2), ``typer.Exit`` and Ctrl-C (130) are typer's and click's own, in standalone mode.
     """
     try:
-        app()
+        app(args=args)
     except Exception as exc:
         if _debug:
             raise
