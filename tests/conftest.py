@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +79,8 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
         payload = torch.load(Path(path), map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(path, "checkpoint not found") from None
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise CheckpointError(path, f"not a readable checkpoint ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises whatever its unpickler trips on (KeyError, RuntimeError, ...)
+        raise CheckpointError(path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(path, f"not a {CHECKPOINT_FORMAT} checkpoint (format={found!r})")

@@ -13,7 +13,7 @@ from shearlab.orchestrator.cli.rig_commands import JsonFlag
 
 app = typer.Typer(help="Inspect, verify and export session files.", no_args_is_help=True, rich_markup_mode=None)
 
-SessionPath = Annotated[Path, typer.Argument(help="A session file or a folder of them.", show_default=False)]
+SessionPath = Annotated[Path, typer.Argument(help="A session file or a folder of them.", metavar="PATH", show_default=False)]
 
 
 def _files(path: Path) -> list[Path]:
@@ -86,8 +86,8 @@ def check(path: SessionPath, json_output: JsonFlag = False) -> None:
 
 @app.command("export-uff")
 def export_uff_command(
-    session: Annotated[Path, typer.Argument(help="Session file to export.", show_default=False)],
-    out: Annotated[Path, typer.Argument(help="UFF file to write.", show_default=False)],
+    session: Annotated[Path, typer.Argument(help="Session file to export.", metavar="SESSION", show_default=False)],
+    out: Annotated[Path, typer.Argument(help="UFF file to write.", metavar="OUT", show_default=False)],
 ) -> None:
     """Export every complete sequence's displacement to USTB's UFF (uff.beamformed_data, metres)."""
     from shearlab.datasets.uff import export_uff

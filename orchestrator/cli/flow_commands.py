@@ -14,13 +14,13 @@ from shearlab.orchestrator.cli.runtime import flow_progress
 
 app = typer.Typer(rich_markup_mode=None)
 
-RigArgument = Annotated[Path, typer.Argument(help="Rig file (TOML).", show_default=False)]
+RigArgument = Annotated[Path, typer.Argument(help="Rig file (TOML).", metavar="RIGFILE", show_default=False)]
 
 
 @app.command("calibrate")
 def calibrate(
     rigfile: RigArgument,
-    planfile: Annotated[Path, typer.Argument(help="Calibration plan (TOML).", show_default=False)],
+    planfile: Annotated[Path, typer.Argument(help="Calibration plan (TOML).", metavar="PLANFILE", show_default=False)],
     endpoints: EndpointsFile = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -41,7 +41,7 @@ def calibrate(
 @app.command("acquire")
 def acquire(
     rigfile: RigArgument,
-    planfile: Annotated[Path, typer.Argument(help="Campaign plan (TOML).", show_default=False)],
+    planfile: Annotated[Path, typer.Argument(help="Campaign plan (TOML).", metavar="PLANFILE", show_default=False)],
     max_positions: Annotated[int | None, typer.Option(help="Stop after this many positions per block.", min=1)] = None,
     endpoints: EndpointsFile = None,
     json_output: JsonFlag = False,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None)
 
-DataDir = Annotated[Path, typer.Argument(help="Folder of session files.", show_default=False)]
+DataDir = Annotated[Path, typer.Argument(help="Folder of session files.", metavar="DATA_DIR", show_default=False)]
 SplitFile = Annotated[Path, typer.Option("--split", help="Split JSON (datasets.splits.Split).", show_default=False)]
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -33,10 +33,7 @@ def _split_refs(data_dir: Path, split_path: Path) -> tuple[Split, list[SequenceR
     from shearlab.datasets.splits import Split
 
     split = Split.load(split_path)
-    try:
-        catalogue = Catalogue(data_dir)
-    except NotADirectoryError as exc:
-        raise UserError(str(exc), ExitCode.DATA) from None
+    catalogue = Catalogue(data_dir)
     try:
         train, val, test = split.select(catalogue.query(labelled=True, qc_passed=None))
     except KeyError as exc:
@@ -91,7 +88,7 @@ def train(
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint written by train.", show_default=False)],
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint written by train.", metavar="CHECKPOINT", show_default=False)],
     data_dir: DataDir,
     split_path: Annotated[Path, typer.Option("--split", help="Split JSON; its test sequences are evaluated.", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html, metrics.json and figures.")] = Path("report"),
@@ -128,7 +125,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    session: Annotated[Path, typer.Argument(help="Session file.", show_default=False)],
+    session: Annotated[Path, typer.Argument(help="Session file.", metavar="SESSION", show_default=False)],
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint written by train.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="PNG to write; the map is also saved next to it as .npy.")] = Path("map.png"),
     key: Annotated[str, typer.Option(help="Sequence key, e.g. p000_push4 (default: the first complete sequence).")] = "",

@@ -19,7 +19,7 @@ app = typer.Typer(help="Rig files and device checks.", no_args_is_help=True, ric
 top_level = typer.Typer(rich_markup_mode=None)
 
 RigFile = Annotated[Path | None, typer.Argument(
-    help="Rig file (TOML); default: $SHEARLAB_RIG, else the shipped twin rig.", show_default=False)]
+    help="Rig file (TOML); default: $SHEARLAB_RIG, else the shipped twin rig.", metavar="[RIGFILE]", show_default=False)]
 EndpointsFile = Annotated[Path | None, typer.Option(
     help="Use the running twin whose endpoints JSON is in this file (shearlab twin serve --endpoints FILE).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the report as JSON (the table's keys).")]
@@ -51,7 +51,7 @@ def rig_check(rigfile: RigFile = None, endpoints: EndpointsFile = None, json_out
 
 
 @top_level.command("init")
-def init(folder: Annotated[Path, typer.Argument(help="Folder to create rigs/ and plans/ in.")] = Path("."),
+def init(folder: Annotated[Path, typer.Argument(help="Folder to create rigs/ and plans/ in.", metavar="[FOLDER]")] = Path("."),
          force: Annotated[bool, typer.Option(help="Overwrite files that are already there.")] = False) -> None:
     """Copy the shipped rig files and plans into FOLDER/rigs and FOLDER/plans, to edit for a lab."""
     from shearlab.protocols.shipped import shipped_folder

@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shearlab.orchestrator.cli.output import err
 
-
 _debug = False
 
 

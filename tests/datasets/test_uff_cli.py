@@ -13,6 +13,7 @@ from shearlab.datasets import SessionReader, export_uff
 from shearlab.datasets.layout import SEQUENCES
 from shearlab.datasets.uff import read_uff_displacement_m
 
+
 def test_uff_holds_beamformed_data_in_metres(make_session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     session = make_session("u1", positions=[0], pushes=[2, 3], failed_keys={"p000_push3"})
     out = tmp_path / "u1.uff"
