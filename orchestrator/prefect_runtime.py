@@ -28,7 +28,11 @@ def quiet_prefect() -> Iterator[None]:
 
 
 class _BelowError(logging.Filter):
+    """Errors off, and tracebacks off the warnings (a reconnecting websocket's, say). The root's console
+    handler is the last a record meets, so the run's log in the API has had it whole."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
         return record.levelno < logging.ERROR
 
 

@@ -10,7 +10,7 @@ import typer
 from shearlab.orchestrator.cli.errors import ExitCode, UserError
 from shearlab.orchestrator.cli.output import emit, record_table, rows_table, say
 from shearlab.orchestrator.cli.rig_commands import EndpointsFile, JsonFlag, read_endpoints
-from shearlab.orchestrator.cli.runtime import flow_progress
+from shearlab.orchestrator.cli.runtime import flow_progress, quiet_console
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -83,7 +83,9 @@ def serve_flows(
                         ExitCode.USAGE)
     config = ServeConfig(rig or settings().rig, indentation_rig or settings().indentation_rig,
                          calibration, blocks, inclusions, training)
-    serve(*build_deployments(config))
+    deployments = build_deployments(config)
+    quiet_console()
+    serve(*deployments)
 
 
 @app.command("demo")

@@ -33,14 +33,21 @@ def progress_bar() -> Progress:
                     console=err, transient=True)
 
 
-@contextmanager
-def flow_progress(description: str) -> Iterator[Progress]:
-    """A bar that follows every flow run in this process (``orchestrator.progress``): its steps and what each was."""
-    from shearlab.orchestrator.prefect_runtime import errors_to_the_log_only, quiet_prefect
-    from shearlab.orchestrator.progress import listening
+def quiet_console() -> None:
+    """Unless ``--debug``: errors and tracebacks to the run's log in the API, not the terminal."""
+    from shearlab.orchestrator.prefect_runtime import errors_to_the_log_only
 
     if not _debug:
         errors_to_the_log_only()
+
+
+@contextmanager
+def flow_progress(description: str) -> Iterator[Progress]:
+    """A bar that follows every flow run in this process (``orchestrator.progress``): its steps and what each was."""
+    from shearlab.orchestrator.prefect_runtime import quiet_prefect
+    from shearlab.orchestrator.progress import listening
+
+    quiet_console()
     with progress_bar() as progress, quiet_prefect():
         bar = progress.add_task(description, total=None)
 
