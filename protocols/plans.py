@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from shearlab.protocols.config_files import load_toml_model
+from shearlab.protocols.config_files import load_toml_model, write_toml_model
 from shearlab.protocols.phantoms import Inclusion
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImagingSpec, ProbeGeometry
 from shearlab.protocols.strict_model import StrictModel
@@ -172,3 +172,11 @@ def load_calibration_plan(path: Path | str) -> CalibrationPlan:
 
 def load_campaign_plan(path: Path | str) -> CampaignPlan:
     return load_toml_model(path, CampaignPlan)
+
+
+Plan = CalibrationPlan | CampaignPlan | TrainingPlan
+
+
+def write_plan(path: Path | str, plan: Plan) -> Path:
+    """Write a plan built in code as the plan file its loader reads back (defaults left out)."""
+    return write_toml_model(path, plan)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from shearlab.datasets.errors import DataFileError
 from shearlab.training.config import TrainConfig
 from shearlab.training.model import DenseNet3d, ModelConfig
 
@@ -68,11 +69,21 @@ def save_checkpoint(path: Path, *, model: DenseNet3d, train_config: TrainConfig,
     return path
 
 
+class CheckpointError(DataFileError):
+    """A checkpoint file is missing, unreadable, or not one :func:`save_checkpoint` wrote."""
+
+
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
-    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format={payload.get('format')!r})")
+    try:
+        payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(path, "checkpoint not found") from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises whatever its unpickler trips on (KeyError, RuntimeError, ...)
+        raise CheckpointError(path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(path, f"not a {CHECKPOINT_FORMAT} checkpoint (format={found!r})")
     return Checkpoint(
         model_state=payload["model"],
         model_config=ModelConfig.model_validate_json(payload["model_config"]),

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 
 
 @app.command("serve")

@@ -11,15 +11,16 @@ dies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from uuid import UUID
 
 import numpy as np
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
+from pydantic import computed_field
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
@@ -31,7 +32,10 @@ from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.progress import Progress
+from shearlab.orchestrator.reports import publish_campaign
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
+from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
 from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
 from shearlab.protocols.positions import probe_positions_mm
 from shearlab.protocols.rig import Rig, load_rig
@@ -43,27 +47,65 @@ ACQUISITION_DEVICES: tuple[DeviceName, ...] = ("robot", "probe_ft", "scanner")
 PROBE_DOWN = (np.pi, 0.0, 0.0)
 
 
-@dataclass
-class Counts:
-    """Sequences of one position (or a whole campaign): written, recorded as failed, already present."""
+class PositionSummary(StrictModel):
+    """One probe position of a campaign run: what was acquired there and what went wrong."""
 
+    block: str
+    batch_id: str
+    position: int
+    x_mm: float
+    y_mm: float
     written: int = 0
     failed: int = 0
     skipped: int = 0
-
-    def add(self, other: Counts) -> None:
-        self.written += other.written
-        self.failed += other.failed
-        self.skipped += other.skipped
+    # Extra shots after a failed quality check (or a refused shot), whether the sequence passed in the end or not.
+    reacquired: int = 0
+    # The check that failed, one entry per sequence recorded as failed (orchestrator.procedures.qc.QcCheck).
+    failures: tuple[str, ...] = ()
 
 
 class CampaignSummary(StrictModel):
-    """What a campaign run did, and the session files it wrote to."""
+    """What a campaign run did: per position, and in total; the session files and the calibration
+    records its labels came from."""
 
+    plan: str
+    rig: str
     sessions: list[str]
-    written: int
-    failed: int
-    skipped: int
+    # Batch id -> the calibration record whose modulus labels that batch's sequences.
+    calibration_ids: dict[str, str]
+    positions: list[PositionSummary]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def written(self) -> int:
+        return sum(p.written for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed(self) -> int:
+        return sum(p.failed for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def skipped(self) -> int:
+        return sum(p.skipped for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reacquired(self) -> int:
+        return sum(p.reacquired for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def qc_pass_rate(self) -> float | None:
+        """Sequences acquired in this run that passed the quality gate (re-acquisitions included); None if none."""
+        acquired = self.written + self.failed
+        return self.written / acquired if acquired else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failures_by_check(self) -> dict[str, int]:
+        return dict(Counter(check for p in self.positions for check in p.failures).most_common())
 
 
 def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
@@ -87,16 +129,19 @@ def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
     return Label(e_kpa=record.e_kpa, e_kpa_std=record.sample_sd_kpa, calibration_id=record.calibration_id)
 
 
-@task(name="acquire-position", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
+@task(name="acquire-position", task_run_name="{block.batch_id} position {position_index}",
+      retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
-                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> Counts:
+                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> PositionSummary:
     """Contact, then every push of this position that the session does not hold yet; lift."""
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
-    counts = Counts(skipped=len(plan.push_lateral_mm) - len(pending))
+    written, reacquired, failures = 0, 0, []
+    summary = partial(PositionSummary, block=block.name, batch_id=block.batch_id, position=position_index,
+                      x_mm=float(xy_mm[0]), y_mm=float(xy_mm[1]), skipped=len(plan.push_lateral_mm) - len(pending))
     if not pending:
-        return counts
+        return summary()
     robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
     limits = devices.rig.robot.limits
     surface = np.array([xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, (plan.table_z_mm + block.size_mm[2]) * 1e-3])
@@ -113,6 +158,7 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 if outcome.qc.passed or attempt == plan.qc.max_attempts:
                     break
             failed = not outcome.qc.passed
+            reacquired += attempt - 1
             writer.append_sequence(SequenceRecord(
                 key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
                 push_lateral_mm=lateral_mm, probe_pose=contact.pose,
@@ -124,12 +170,12 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
             ))
             if failed:
-                counts.failed += 1
+                failures.append(outcome.qc.check)
             else:
-                counts.written += 1
+                written += 1
     finally:
         lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
-    return counts
+    return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
 
 
 def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
@@ -141,26 +187,31 @@ def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
     lift_clear(devices.robot, clearance_z_m=clearance_z_m, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
 
 
-@flow(name="swei-campaign", log_prints=True)
-def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None,
+def _run_name() -> str:
+    return started_name(f"campaign {parameter_name('plan', load_campaign_plan)}")
+
+
+@flow(name="swei-campaign", flow_run_name=_run_name, log_prints=True)
+def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoints | None = None,
                   max_positions: int | None = None) -> CampaignSummary:
     """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
 
-    ``endpoints``: a running twin to use; without, the rig file says what to bring up (a twin process, the
-    in-process simulation) or which hardware to connect to.
+    ``rig`` and ``plan``: the models, or the paths of their files. ``endpoints``: a running twin to use;
+    without, the rig file says what to bring up (a twin process, the in-process simulation) or which
+    hardware to connect to. ``max_positions`` stops each block after that many positions.
     """
     logger = get_run_logger()
-    rig = load_rig(rig_path)
-    plan = load_campaign_plan(plan_path)
+    rig, plan = as_model(rig, load_rig), as_model(plan, load_campaign_plan)
+    tags = run_tags(rig, plan.name, (b.batch_id for b in plan.blocks))
+    tag_flow_run(tags)
     labels = {block.name: block_label(plan, block) for block in plan.blocks}
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
-    totals = Counts()
+    positions: list[PositionSummary] = []
     sessions: list[str] = []
-    progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
-    assert isinstance(progress, UUID), "a synchronous flow gets the artifact's id, not a coroutine"
     steps = len(plan.blocks) * n_positions
-    step = 0
-    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in:
+    progress = Progress(f"campaign {plan.name}", total=steps)
+    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in, \
+            prefect_tags(*tags):
         # The controller will not run the control script in a protective stop: the robot cannot
         # even be connected before the stop is unlocked.
         release_protective_stop(rig, backend, confirm=operator_for(stand_in).confirm)
@@ -171,25 +222,18 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None =
             try:
                 safe_state(devices, clearance_z_m=clear_z)
                 for block in plan.blocks:
-                    path = session_path(plan, block)
+                    path = session_path(plan, block).resolve()
                     sessions.append(str(path))
-                    positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
+                    xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
                     with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                        for index in range(min(n_positions, len(positions))):
-                            totals.add(acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name]))
-                            step += 1
-                            update_progress_artifact(progress, progress=100.0 * step / steps)
+                        for index in range(min(n_positions, len(xy_mm))):
+                            position = acquire_position(devices, writer, plan, block, index, xy_mm[index], labels[block.name])
+                            positions.append(position)
+                            progress.advance(f"{block.batch_id} position {index}")
                     logger.info("block %s: session %s", block.name, path)
             finally:
                 safe_state(devices, clearance_z_m=clear_z)
-    create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, totals, sessions),
-                             description=f"SWEI campaign {plan.name}")
-    return CampaignSummary(sessions=sessions, written=totals.written, failed=totals.failed, skipped=totals.skipped)
-
-
-def _summary(plan: CampaignPlan, totals: Counts, sessions: list[str]) -> str:
-    lines = [f"## Campaign {plan.name}", "", f"- sequences written: {totals.written}",
-             f"- recorded as failed after {plan.qc.max_attempts} attempts: {totals.failed}",
-             f"- already present (resumed): {totals.skipped}", "", "Sessions:"]
-    lines += [f"- `{s}`" for s in sessions]
-    return "\n".join(lines)
+    summary = CampaignSummary(plan=plan.name, rig=rig.name, sessions=sessions, positions=positions,
+                              calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks})
+    publish_campaign(summary)
+    return summary

@@ -30,6 +30,8 @@ from shearlab.datasets.fingerprint import dataset_fingerprint
 from shearlab.datasets.reader import SequenceRef
 from shearlab.datasets.splits import Split, cv_splits, loco_splits
 from shearlab.orchestrator.calibration_records import MissingCalibrationError, load_record
+from shearlab.orchestrator.progress import Progress
+from shearlab.orchestrator.run_labels import parameter_name, started_name
 from shearlab.protocols.plans import TrainingPlan, load_training_plan
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
@@ -90,9 +92,16 @@ def train_cnn(plan: TrainingPlan, split_path: Path, seed: int) -> Path:
                          normalisation="sequence")
     model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate)
     checkpoint = plan.out_dir / f"cnn_w{plan.window_px}_{split.name}_seed{seed}.pt"
+    progress = Progress(f"training {plan.name} seed {seed}", total=plan.epochs)
+
+    def on_epoch(row: dict[str, float]) -> None:
+        val = f", validation MAE {row['val_mae_kpa']:.2f} kPa" if "val_mae_kpa" in row else ""
+        logger.info("seed %d epoch %d/%d: train MSE %.1f kPa^2%s", seed, row["epoch"], plan.epochs, row["train_mse_kpa2"], val)
+        progress.advance(f"epoch {int(row['epoch'])}")
+
     result = train_fold(train_data, val_data, model_config=model_config, train_config=config, checkpoint_path=checkpoint,
                         protocol=split.protocol, fold=split.name, split=split.model_dump(mode="json"),
-                        dataset_fingerprint=dataset_fingerprint(train_refs + val_refs))
+                        dataset_fingerprint=dataset_fingerprint(train_refs + val_refs), on_epoch=on_epoch)
     logger.info("%s seed %d: validation MAE %.2f kPa after %d epochs", split.name, seed, result.val_mae_kpa, plan.epochs)
     return checkpoint
 
@@ -236,7 +245,11 @@ def _provenance(plan: TrainingPlan, split: Split, checkpoints: list[Path], train
     }
 
 
-@flow(name="train-and-evaluate", log_prints=True)
+def _run_name() -> str:
+    return started_name(f"training {parameter_name('plan_path', load_training_plan)}")
+
+
+@flow(name="train-and-evaluate", flow_run_name=_run_name, log_prints=True)
 def training_flow(plan_path: Path) -> dict[str, Any]:
     """Train the CNN on the plan's split (one net per seed), evaluate it and every baseline, write
     ``report.html``, ``summary.md`` and ``metrics.json``."""

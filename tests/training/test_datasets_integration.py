@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from shearlab.datasets.catalogue import Catalogue
 from shearlab.datasets.reader import read_displacement
 from shearlab.datasets.splits import cv_splits
-from shearlab.training.cli import app
+from shearlab.orchestrator.cli import app
 from shearlab.training.inference import predict_dense
 from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.synthetic import small_sequence_spec, synthetic_session_info, write_synthetic_session
