@@ -95,9 +95,11 @@ def demo(
     scale: Annotated[Literal["quick", "paper"], typer.Option(
         help="quick: 2 CPU cores, minutes; paper: the paper's protocol (a GPU advisable).")] = "quick",
     world: Annotated[Path | None, typer.Option(help="World file of the twins (TOML); default: the shipped world.")] = None,
+    loco: Annotated[bool | None, typer.Option(
+        "--loco/--no-loco", help="Also train a net without one concentration (protocol b); default: at paper scale only.")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Run a whole simulated study on the twins: calibration, campaigns, CNN, ToF, report."""
+    """Run a whole simulated study on the twins: calibration, campaigns, the CNN against every baseline, report."""
     from shearlab.orchestrator.demo import run_demo
     from shearlab.orchestrator.settings import settings
 
@@ -107,11 +109,13 @@ def demo(
         load_world(world)
     folder = out or settings().out / "demo"
     with flow_progress("demo") as progress:
-        result = run_demo(folder, scale, lambda stage: progress.console.print(f"stage: {stage}", markup=False), world=world)
+        result = run_demo(folder, scale, lambda stage: progress.console.print(f"stage: {stage}", markup=False), world=world,
+                          loco=loco)
     blocks = result["metrics"]["blocks"]
-    rows = [{"method": name, **{k: blocks[name][k] for k in ("mae_kpa", "mae_std_kpa", "pearson", "missing_fraction")}}
-            for name in ("cnn", "tof")]
-    inclusions = [{"session": session, "threshold_kpa": m["threshold_kpa"], "dice_cnn": m["cnn"]["dice"], "dice_tof": m["tof"]["dice"]}
+    rows = [{"method": m["label"], "mae_kpa": m["mae_kpa"][0], "mae_low_kpa": m["mae_kpa"][1], "mae_high_kpa": m["mae_kpa"][2],
+             "pearson": m["pearson"], "failed_fraction": m["failed_fraction"]} for m in blocks["methods"].values()]
+    inclusions = [{"session": session, "threshold_kpa": m["threshold_kpa"],
+                   **{f"dice_{key}": method["dice"] for key, method in m["methods"].items()}}
                   for session, m in result["metrics"].get("inclusions", {}).items()]
     tables = [rows_table(f"held-out positions ({blocks['test_sequences']} sequences)", rows)]
     if inclusions:
