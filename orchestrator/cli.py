@@ -108,10 +108,9 @@ def calibrate(
     """Indentation calibration: every cylinder of every batch in PLANFILE, one modulus per batch."""
     from shearlab.orchestrator.flows.calibration import calibration_flow
     from shearlab.orchestrator.prefect_runtime import quiet_prefect
-    from shearlab.protocols.plans import load_calibration_plan
-    from shearlab.protocols.rig import load_rig
+    from shearlab.protocols.plan_on_rig import load_calibration_on_rig
 
-    load_rig(rigfile), load_calibration_plan(planfile)
+    load_calibration_on_rig(rigfile, planfile)
     with quiet_prefect():
         records = calibration_flow(rig_path=rigfile, plan_path=planfile, endpoints=_read_endpoints(endpoints))
     table = Table(title="calibration records")
@@ -131,12 +130,10 @@ def acquire(
     endpoints: Annotated[Path | None, typer.Option(help="Use the running twin whose endpoints JSON is in this file.")] = None,
 ) -> None:
     """SWEI acquisition campaign (blocks or inclusion phantoms); rerun to resume."""
-    from shearlab.orchestrator.flows.acquisition import campaign_flow
+    from shearlab.orchestrator.flows.acquisition import campaign_flow, campaign_preflight
     from shearlab.orchestrator.prefect_runtime import quiet_prefect
-    from shearlab.protocols.plans import load_campaign_plan
-    from shearlab.protocols.rig import load_rig
 
-    load_rig(rigfile), load_campaign_plan(planfile)
+    campaign_preflight(rigfile, planfile)
     with quiet_prefect():
         summary = campaign_flow(rig_path=rigfile, plan_path=planfile, max_positions=max_positions,
                                 endpoints=_read_endpoints(endpoints))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shearlab.protocols.plans import load_calibration_plan, load_campaign_plan
+from shearlab.protocols.plan_on_rig import load_calibration_on_rig, load_campaign_on_rig
 from shearlab.protocols.rig import load_rig
 
 
@@ -36,7 +36,7 @@ def build_deployments(config: ServeConfig) -> list[Any]:
     indentation_rig = load_rig(config.indentation_rig)
     out = []
     if config.calibration_plan is not None:
-        calibration = load_calibration_plan(config.calibration_plan)
+        _, calibration = load_calibration_on_rig(config.indentation_rig, config.calibration_plan)
         out.append(calibration_flow.to_deployment(
             name=f"{indentation_rig.name}-{calibration.name}", cron=calibration.cron,
             parameters={"rig_path": str(config.indentation_rig), "plan_path": str(config.calibration_plan)},
@@ -44,7 +44,7 @@ def build_deployments(config: ServeConfig) -> list[Any]:
     for plan_path, tag in ((config.block_plan, "block-campaign"), (config.inclusion_plan, "inclusion-campaign")):
         if plan_path is None:
             continue
-        campaign = load_campaign_plan(plan_path)
+        _, campaign = load_campaign_on_rig(config.acquisition_rig, plan_path)
         out.append(campaign_flow.to_deployment(
             name=f"{acquisition_rig.name}-{campaign.name}", cron=campaign.cron,
             parameters={"rig_path": str(config.acquisition_rig), "plan_path": str(plan_path)},

@@ -41,6 +41,9 @@ def load_toml_model(path: Path | str, model: type[M]) -> M:
         raise ConfigFileError(path, ["file not found"]) from None
     except OSError as exc:
         raise ConfigFileError(path, [f"cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(path, [f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+                                     "TOML files are UTF-8"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

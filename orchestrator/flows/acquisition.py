@@ -32,9 +32,10 @@ from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
-from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
+from shearlab.protocols.plan_on_rig import load_campaign_on_rig
+from shearlab.protocols.plans import BlockTarget, CampaignPlan
 from shearlab.protocols.positions import probe_positions_mm
-from shearlab.protocols.rig import Rig, load_rig
+from shearlab.protocols.rig import Rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
 from shearlab.protocols.strict_model import StrictModel
 
@@ -79,6 +80,13 @@ def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> Ses
 
 def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
     return plan.out_dir / f"{plan.name}_{block.name}.h5"
+
+
+def campaign_preflight(rig_path: Path, plan_path: Path) -> tuple[Rig, CampaignPlan, dict[str, Label]]:
+    """Everything a campaign checks before a device moves: both files valid, the plan within the rig's
+    limits, a calibration record for every block; the labels by block name."""
+    rig, plan = load_campaign_on_rig(rig_path, plan_path)
+    return rig, plan, {block.name: block_label(plan, block) for block in plan.blocks}
 
 
 def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
@@ -150,9 +158,7 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None =
     in-process simulation) or which hardware to connect to.
     """
     logger = get_run_logger()
-    rig = load_rig(rig_path)
-    plan = load_campaign_plan(plan_path)
-    labels = {block.name: block_label(plan, block) for block in plan.blocks}
+    rig, plan, labels = campaign_preflight(rig_path, plan_path)
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
     totals = Counts()
     sessions: list[str] = []
@@ -160,7 +166,8 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None =
     assert isinstance(progress, UUID), "a synchronous flow gets the artifact's id, not a coroutine"
     steps = len(plan.blocks) * n_positions
     step = 0
-    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in:
+    # The devices are held before a twin is started for them: a second run for the same twin waits here.
+    with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, stand_in_for(backend) as stand_in:
         # The controller will not run the control script in a protective stop: the robot cannot
         # even be connected before the stop is unlocked.
         release_protective_stop(rig, backend, confirm=operator_for(stand_in).confirm)

@@ -27,8 +27,9 @@ from shearlab.orchestrator.operator import Operator, operator_for
 from shearlab.orchestrator.procedures.indentation import indent
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
 from shearlab.protocols.phantoms import Cylinder
-from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan, load_calibration_plan
-from shearlab.protocols.rig import Rig, load_rig
+from shearlab.protocols.plan_on_rig import load_calibration_on_rig
+from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan
+from shearlab.protocols.rig import Rig
 from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
 
 
@@ -98,10 +99,9 @@ def session_path(plan: CalibrationPlan, batch: CalibrationBatch) -> Path:
 def calibration_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None) -> list[CalibrationFit]:
     """Indent every cylinder of every batch in the plan and fit one modulus per batch."""
     logger = get_run_logger()
-    rig = load_rig(rig_path)
-    plan = load_calibration_plan(plan_path)
+    rig, plan = load_calibration_on_rig(rig_path, plan_path)
     records: list[CalibrationFit] = []
-    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ("hexapod", "indenter_ft")), \
+    with hold_devices(rig, ("hexapod", "indenter_ft"), endpoints), rig_backend(rig, endpoints) as backend, \
             stand_in_for(backend) as stand_in, open_devices(rig, backend, ("hexapod", "indenter_ft"), stand_in=stand_in) as devices:
         operator = operator_for(devices.stand_in)
         try:
