@@ -10,12 +10,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shearlab.datasets.errors import SessionFileError
 from shearlab.datasets.integrity import check_session, session_files
 from shearlab.datasets.reader import SessionReader
 from shearlab.datasets.uff import export_uff
+from shearlab.protocols.output_files import OutputFileError
 
 app = typer.Typer(help="Inspect, verify and export session files.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -24,7 +26,7 @@ _err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str) -> None:
-    _err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -32,7 +34,7 @@ def _info_one(path: Path) -> bool:
     try:
         reader = SessionReader(path)
     except SessionFileError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return False
     with reader:
         info = reader.info
@@ -73,7 +75,7 @@ def info(path: Path = typer.Argument(..., help="A session file or a folder of th
         try:
             ok = _info_one(file) and ok
         except SessionFileError as exc:
-            _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            _err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             ok = False
     if not ok:
         raise typer.Exit(code=1)
@@ -90,14 +92,14 @@ def check(path: Path = typer.Argument(..., help="A session file or a folder of t
         report = check_session(file)
         if report.ok:
             extra = f", {report.n_incomplete} half-written" if report.n_incomplete else ""
-            _out.print(f"[green]ok[/]  {file}: {report.n_complete} sequences ({report.n_failed} failed{extra}), "
+            _out.print(f"[green]ok[/]  {escape(str(file))}: {report.n_complete} sequences ({report.n_failed} failed{extra}), "
                        f"{report.n_indentation_runs} indentation runs, {report.n_calibration_fits} fits",
                        soft_wrap=True)
             continue
         bad += 1
         for problem in report.problems:
             where = f": sequence {problem.where}" if problem.where else ""
-            _err.print(f"[bold red]FAIL[/] {file}{where}: {problem.cause}", soft_wrap=True)
+            _err.print(f"[bold red]FAIL[/] {escape(f'{file}{where}: {problem.cause}')}", soft_wrap=True)
     if bad:
         _fail(f"{bad} of {len(files)} files have problems")
 
@@ -105,13 +107,14 @@ def check(path: Path = typer.Argument(..., help="A session file or a folder of t
 @app.command("export-uff")
 def export_uff_command(
     session: Path = typer.Argument(..., help="Session file to export."),
-    out: Path = typer.Argument(..., help="UFF file to write."),
+    out: Path = typer.Argument(..., help="UFF file to write (never the session itself)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists (once the export is complete)."),
 ) -> None:
     """Export every complete sequence's displacement to USTB's UFF (uff.beamformed_data, metres)."""
     try:
-        keys = export_uff(session, out)
-    except (SessionFileError, KeyError) as exc:
+        keys = export_uff(session, out, force=force)
+    except (SessionFileError, OutputFileError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
     except OSError as exc:
         _fail(f"{out}: cannot write ({exc.strerror or exc})")
-    _out.print(f"wrote {len(keys)} sequences to {out}")
+    _out.print(f"wrote {len(keys)} sequences to {escape(str(out))}")

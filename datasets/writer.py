@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 from pydantic import ValidationError
 
-from shearlab.datasets.checksums import INDENTATION_META_FIELDS, SEQUENCE_META_FIELDS, digest
+from shearlab.datasets.checksums import CALIBRATION_META_FIELDS, INDENTATION_META_FIELDS, digest
 from shearlab.datasets.errors import SessionConflictError, SessionFileError
 from shearlab.datasets.layout import (
     CALIBRATION,
@@ -48,7 +48,7 @@ from shearlab.datasets.layout import (
     create_layout,
     utc_now_iso,
 )
-from shearlab.datasets.reader import SessionReader
+from shearlab.datasets.reader import SessionReader, read_sequence_row, sequence_digest, verify_sequence_row
 from shearlab.datasets.records import (
     CalibrationFit,
     IndentationRecord,
@@ -72,6 +72,10 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _text(value: bytes) -> str:
+    return bytes(value).decode("utf-8", errors="replace")
 
 
 def _row_key(value: Any) -> bytes | int:
@@ -339,7 +343,8 @@ class SessionWriter:
             "has_displacement": int(displacement is not None), "has_iq": int(iq is not None),
             "displacement_mean_um": mean, "displacement_std_um": std,
         }
-        row["checksum"] = digest(row, SEQUENCE_META_FIELDS, [displacement, iq, force_t, force_n]).encode()
+        row["checksum"] = sequence_digest(self.info, row, {"displacement_um": displacement, "iq": iq,
+                                                           "contact_force_time_s": force_t, "contact_force_n": force_n}).encode()
         return row, _SequenceArrays(displacement, iq, force_t, force_n)
 
     def append_sequence(self, record: SequenceRecord) -> int:
@@ -372,7 +377,8 @@ class SessionWriter:
         """Attach a label from calibration ``calibration_id`` to complete, non-failed sequences.
 
         All of them, or only ``keys``; returns how many were labelled. Sequences appended later keep
-        the label they are appended with.
+        the label they are appended with. Each sequence's data are verified against its checksum first
+        (``CorruptSessionError`` otherwise), then its checksum is written anew over the new label.
         """
         label = Label(e_kpa=e_kpa, e_kpa_std=e_kpa_std, calibration_id=calibration_id)
         wanted = None if keys is None else {k.encode("utf-8") for k in keys}
@@ -382,8 +388,13 @@ class SessionWriter:
         rows = [row for key, row in self._seq.done.items()
                 if (wanted is None or key in wanted) and not failed[row]]
         for row in rows:
-            self._seq.write_row(row, {"label_e_kpa": label.e_kpa, "label_e_kpa_std": label.e_kpa_std,
-                                      "label_calibration_id": label.calibration_id.encode("utf-8")})
+            key = _text(self._seq.datasets["key"][row])
+            meta, arrays = read_sequence_row(self._fh, self.path, row, key)
+            verify_sequence_row(self.path, self.info, meta, arrays, key)
+            values = {"label_e_kpa": label.e_kpa, "label_e_kpa_std": label.e_kpa_std,
+                      "label_calibration_id": label.calibration_id.encode("utf-8")}
+            values["checksum"] = sequence_digest(self.info, {**meta, **values}, arrays).encode()
+            self._seq.write_row(row, values)
         self._commit()
         return len(rows)
 
@@ -446,6 +457,7 @@ class SessionWriter:
             "fitted_at": _encode(model.fitted_at or utc_now_iso(), TIME_BYTES, "fitted_at"),
             "extra_json": _encode(json.dumps(model.extra, sort_keys=True), JSON_BYTES, "extra"),
         }
+        row_values["checksum"] = digest(row_values, CALIBRATION_META_FIELDS, []).encode()
         row = self._fits.next_row()
         self._fits.grow(row)
         self._fits.write_row(row, row_values)

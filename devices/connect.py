@@ -208,7 +208,7 @@ def stand_in_for(backend: RigBackend) -> Iterator[StandIn | None]:
     if isinstance(backend, Endpoints):
         from shearlab.devices.twin_client import TwinControl
 
-        with TwinControl(backend.control) as control:
+        with TwinControl(backend.control, token=backend.token) as control:
             yield control
     else:
         yield backend
@@ -237,7 +237,8 @@ def release_protective_stop(rig: Rig, backend: RigBackend, *, confirm: Callable[
         host = backend.robot.host
     else:
         raise ValueError(f"rig {rig.name!r}: no robot.host configured and no twin provides one")
-    release(host, clock=clock_for(rig, backend), confirm=confirm, message=message)
+    token = backend.token if isinstance(backend, Endpoints) else None
+    release(host, clock=clock_for(rig, backend), confirm=confirm, message=message, twin_token=token)
 
 
 def open_devices(rig: Rig, backend: RigBackend = None, names: tuple[DeviceName, ...] = DEVICE_NAMES,

@@ -224,15 +224,21 @@ def main() -> None:
     # The local ephemeral server would phone home for usage telemetry; a lab machine (and CI) has no
     # route out, and the failure shows up as an ERROR line in the middle of a run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from rich.markup import escape
+
+    from shearlab.datasets.errors import SessionFileError
+    from shearlab.protocols.output_files import OutputFileError
+    from shearlab.training.checkpoint import CheckpointError
+
     try:
         app()
     except ConfigFileError as exc:
-        err_console.print(f"[red]error:[/red] {exc.path}:")
+        err_console.print(f"[red]error:[/red] {escape(str(exc.path))}:")
         for problem in exc.problems:
-            err_console.print(f"  {problem}")
+            err_console.print(f"  {escape(problem)}")
         sys.exit(2)
-    except (DeviceError, UserError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+    except (DeviceError, UserError, SessionFileError, CheckpointError, OutputFileError) as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,17 @@ class Checkpoint:
     dataset_fingerprint: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
 
+    path: Path | None = None
+
     def build_model(self, device: str | torch.device = "cpu") -> DenseNet3d:
-        """The model with its weights, in eval mode."""
+        """The model with its weights, in eval mode; ``CheckpointError`` if the weights do not fit its configuration."""
         model = DenseNet3d.from_config(self.model_config)
-        model.load_state_dict(self.model_state)
+        try:
+            model.load_state_dict(self.model_state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise CheckpointError(self.path or Path("checkpoint"),
+                                  f"its weights do not fit its model configuration ({first})") from None
         return model.to(device).eval()
 
 
@@ -68,19 +76,45 @@ def save_checkpoint(path: Path, *, model: DenseNet3d, train_config: TrainConfig,
     return path
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: missing, not a checkpoint, damaged, or of another format."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
-    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format={payload.get('format')!r})")
-    return Checkpoint(
-        model_state=payload["model"],
-        model_config=ModelConfig.model_validate_json(payload["model_config"]),
-        train_config=TrainConfig.model_validate_json(payload["train_config"]),
-        epochs_done=int(payload["epochs_done"]),
-        optimizer_state=payload["optimizer"],
-        rng_state=payload["rng_state"],
-        split=json.loads(payload["split"]),
-        dataset_fingerprint=payload["dataset_fingerprint"],
-        history=json.loads(payload["history"]),
-    )
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code).
+
+    Raises ``CheckpointError`` naming the file for anything but a whole checkpoint of this format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "file not found" if not path.exists() else "not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(path, "empty file, not a checkpoint")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        # torch says "Weights only load failed" for a pickle carrying code: it is refused, never run.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(path, f"not a readable checkpoint: truncated, damaged or not written by shearlab ({reason[:160]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(path, f"not a {CHECKPOINT_FORMAT} checkpoint (format {found!r})")
+    try:
+        return Checkpoint(
+            model_state=payload["model"],
+            model_config=ModelConfig.model_validate_json(payload["model_config"]),
+            train_config=TrainConfig.model_validate_json(payload["train_config"]),
+            epochs_done=int(payload["epochs_done"]),
+            optimizer_state=payload["optimizer"],
+            rng_state=payload["rng_state"],
+            split=json.loads(payload["split"]),
+            dataset_fingerprint=payload["dataset_fingerprint"],
+            history=json.loads(payload["history"]),
+            path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(path, f"damaged checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from None
