@@ -11,16 +11,20 @@ import typer
 app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True, pretty_exceptions_enable=False)
 _ALLOW_REMOTE_HELP = ("Serve a non-loopback HOST: its ports can unlock a protective stop and inject faults, so the twin "
                       "then requires the token it prints with its endpoints.")
+_TOKEN_HELP = ("Require this token (16+ characters) of control requests and dashboard unlocks, on loopback too "
+               "(a machine shared by several people); a networked twin makes one when none is given.")
 
 
-def _check_host(host: str, allow_remote: bool) -> None:
-    """Refuse, before anything starts, a host the twin may not serve."""
+def _check_host(host: str, allow_remote: bool, token: str | None) -> None:
+    """Refuse, before anything starts, a host the twin may not serve, or a token too short."""
     from shearlab.devices.twin.serve import RemoteHostError, twin_token
 
     try:
-        twin_token(host, allow_remote=allow_remote)
+        twin_token(host, allow_remote=allow_remote, given=token)
     except RemoteHostError as exc:
         raise typer.BadParameter(str(exc), param_hint="--host") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--token") from None
 
 
 @app.command("serve")
@@ -31,12 +35,14 @@ def serve(
     endpoints: Annotated[Path | None, typer.Option(help="Also write the endpoints JSON line here.")] = None,
     parent_pid: Annotated[int | None, typer.Option(help="Exit when this process is gone.", hidden=True)] = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help=_ALLOW_REMOTE_HELP)] = False,
+    token: Annotated[str | None, typer.Option(help=_TOKEN_HELP, envvar="SHEARLAB_TWIN_TOKEN")] = None,
 ) -> None:
     """Serve every device of the rig on HOST; prints one JSON line of endpoints when ready."""
     from shearlab.devices.twin.serve import serve as serve_twin
 
-    _check_host(host, allow_remote)
-    serve_twin(host, speed=speed, world_path=world, endpoints_path=endpoints, parent_pid=parent_pid, allow_remote=allow_remote)
+    _check_host(host, allow_remote, token)
+    serve_twin(host, speed=speed, world_path=world, endpoints_path=endpoints, parent_pid=parent_pid, allow_remote=allow_remote,
+               token=token)
 
 
 @app.command("ur-floor")
@@ -48,14 +54,15 @@ def ur_floor(
     force_limit_n: Annotated[float, typer.Option(help="Protective-stop force, N.", min=0.01, max=1000)] = 5.0,
     parent_pid: Annotated[int | None, typer.Option(help="Exit when this process is gone.", hidden=True)] = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help=_ALLOW_REMOTE_HELP)] = False,
+    token: Annotated[str | None, typer.Option(help=_TOKEN_HELP, envvar="SHEARLAB_TWIN_TOKEN")] = None,
 ) -> None:
     """Serve one UR controller whose probe meets a flat floor (the UR driver's test bed); prints one
     JSON line with its control port."""
     from shearlab.devices.twin.serve import serve_ur_floor
 
-    _check_host(host, allow_remote)
+    _check_host(host, allow_remote, token)
     serve_ur_floor(host, speed=speed, floor_z_m=floor_z_m, stiffness_n_per_m=stiffness_n_per_m,
-                   force_limit_n=force_limit_n, parent_pid=parent_pid, allow_remote=allow_remote)
+                   force_limit_n=force_limit_n, parent_pid=parent_pid, allow_remote=allow_remote, token=token)
 
 
 @app.command("preview")

@@ -98,28 +98,36 @@ class Twin:
                 pass
 
 
+# A guessable token protects nothing: 16 characters of a URL-safe alphabet are 96 bits.
+MIN_TOKEN_CHARS = 16
+
+
 class RemoteHostError(ValueError):
     """A twin asked to serve a non-loopback address without ``allow_remote``."""
 
 
-def twin_token(host: str, *, allow_remote: bool) -> str | None:
-    """``None`` for a loopback twin; a fresh secret for one that serves a network, which ``allow_remote`` must allow.
+def twin_token(host: str, *, allow_remote: bool, given: str | None = None) -> str | None:
+    """The token a twin on ``host`` requires: ``given`` if any (a shared machine may want one on loopback
+    too), none for a loopback twin, a fresh secret for one that serves a network, which ``allow_remote``
+    must allow.
 
     The twin's ports can unlock a protective stop and inject faults; on a network only a holder of the
     token (printed with the endpoints) may.
     """
-    if is_loopback(host):
-        return None
-    if not allow_remote:
+    if not is_loopback(host) and not allow_remote:
         raise RemoteHostError(f"{host} is not a loopback address: the twin's ports can unlock a protective stop and "
                               "inject faults; serve a network only with --allow-remote (the twin then requires its token)")
-    return secrets.token_urlsafe(24)
+    if given is not None:
+        if len(given) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a twin token has at least {MIN_TOKEN_CHARS} characters")
+        return given
+    return None if is_loopback(host) else secrets.token_urlsafe(24)
 
 
 def build_twin(host: str, *, speed: float = 1.0, world: WorldConfig | None = None, seed: int = 0,
-               allow_remote: bool = False) -> Twin:
+               allow_remote: bool = False, token: str | None = None) -> Twin:
     """Create and start every server of a twin on ``host`` (a loopback address unless ``allow_remote``)."""
-    token = twin_token(host, allow_remote=allow_remote)
+    token = twin_token(host, allow_remote=allow_remote, given=token)
     bench = build_bench(Clock(speed=speed), world, seed=seed)
     clock = bench.clock
     twin = Twin(
@@ -169,9 +177,10 @@ def serve(
     endpoints_path: Path | None = None,
     parent_pid: int | None = None,
     allow_remote: bool = False,
+    token: str | None = None,
 ) -> None:
     """Run a twin until SIGTERM/SIGINT (or the parent process exits)."""
-    twin = build_twin(host, speed=speed, world=load_world(world_path), allow_remote=allow_remote)
+    twin = build_twin(host, speed=speed, world=load_world(world_path), allow_remote=allow_remote, token=token)
     line = twin.endpoints.model_dump_json()
     if endpoints_path is not None:
         endpoints_path.write_text(line + "\n")
@@ -187,10 +196,11 @@ def serve_ur_floor(
     force_limit_n: float = 5.0,
     parent_pid: int | None = None,
     allow_remote: bool = False,
+    token: str | None = None,
 ) -> None:
     """Run one UR controller twin whose probe meets a flat elastic floor, with a control endpoint that
     reports the controller's view (pose, force, stop reason, command log) and takes the robot's faults."""
-    token = twin_token(host, allow_remote=allow_remote)
+    token = twin_token(host, allow_remote=allow_remote, given=token)
     clock = Clock(speed=speed)
     robot = RobotModel(clock, contact_force_n=flat_floor(floor_z_m, stiffness_n_per_m), force_limit_n=force_limit_n)
     ur = URControllerTwin(host, robot, clock, token=token)
