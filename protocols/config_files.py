@@ -25,8 +25,12 @@ class ConfigFileError(ValueError):
 
 def describe_validation_error(exc: ValidationError) -> list[str]:
     """``field.path: message`` for each error of a pydantic validation failure."""
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors:
+        # A list whose item failed is also reported as too short "after validation": the item's error says it.
+        if err["type"] == "too_short" and any(other["loc"][:len(err["loc"])] == err["loc"] and other is not err for other in errors):
+            continue
         where = ".".join(str(part) for part in err["loc"]) or "(top level)"
         problems.append(f"{where}: {err['msg']}")
     return problems

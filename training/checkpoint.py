@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,14 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file, not a checkpoint")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-        # torch says "Weights only load failed" for a pickle carrying code: it is refused, never run.
+        with warnings.catch_warnings():
+            # A foreign pickle's protocol draws a warning before the refusal that says it all.
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(path, "not a readable checkpoint: torch's safe loader refused it (random bytes, or a pickle "
+                                    "that would load code or objects other than tensors; nothing was run)") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(path, f"not a readable checkpoint: truncated, damaged or not written by shearlab ({reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

@@ -79,6 +79,9 @@ def train(
         raise typer.BadParameter("; ".join(describe_validation_error(exc))) from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--window") from None
+    check_output(out, inputs=[split_path], force=True)
+    if out.exists():
+        load_checkpoint(out)  # resumed below: a file that is no checkpoint of ours is refused before any work
     split, train_refs, val_refs, _ = _split_refs(data_dir, split_path)
     train_data = WindowDataset(train_refs, window, epoch_seed=seed, normalisation="sequence", augment=True)
     val_data = WindowDataset(val_refs, window, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
