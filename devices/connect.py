@@ -73,8 +73,16 @@ class RigDevices:
     def __enter__(self) -> RigDevices:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.close()
+            return
+        # Leaving on an error: a device that cannot be closed (its link died with the rest) must not
+        # replace the error that says which device failed first.
+        try:
+            self.close()
+        except Exception as later:
+            exc.add_note(f"then, while closing the devices: {type(later).__name__}: {later}")
 
 
 @contextmanager

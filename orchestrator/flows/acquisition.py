@@ -11,8 +11,10 @@ dies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from uuid import UUID
 
@@ -23,14 +25,17 @@ from prefect.cache_policies import NO_CACHE
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
-from shearlab.devices.connect import RigDevices, open_devices, release_protective_stop, rig_backend, stand_in_for
+from shearlab.devices.connect import RigBackend, RigDevices, open_devices, release_protective_stop, rig_backend, stand_in_for
 from shearlab.devices.endpoints import Endpoints
 from shearlab.devices.interfaces import DeviceName
+from shearlab.devices.stand_in import StandIn
 from shearlab.orchestrator.calibration_records import load_record
+from shearlab.orchestrator.first_failure import then_always
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.recovery import RECOVERABLE, FaultPolicy, Site, ask_operator
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
 from shearlab.protocols.plan_on_rig import load_campaign_on_rig
 from shearlab.protocols.plans import BlockTarget, CampaignPlan
@@ -59,12 +64,14 @@ class Counts:
 
 
 class CampaignSummary(StrictModel):
-    """What a campaign run did, and the session files it wrote to."""
+    """What a campaign run did, and the session files it wrote to; ``skipped_positions``: left out by the
+    operator after a fault (a rerun acquires them)."""
 
     sessions: list[str]
     written: int
     failed: int
     skipped: int
+    skipped_positions: list[str] = []
 
 
 def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
@@ -105,11 +112,14 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
     counts = Counts(skipped=len(plan.push_lateral_mm) - len(pending))
     if not pending:
         return counts
+    # Before the probe moves: a position the disk has no room for is not begun.
+    writer.ensure_room(len(pending))
     robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
     limits = devices.rig.robot.limits
     surface = np.array([xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, (plan.table_z_mm + block.size_mm[2]) * 1e-3])
     clear_z = surface[2] + plan.contact.lift_clearance_mm * 1e-3
-    try:
+    lift = partial(lift_clear, robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
+    with then_always(lift, what="lifting the probe clear"):
         contact = make_contact(robot, sensor, clock, surface_xyz_m=surface, settings=plan.contact,
                                max_force_n=limits.max_contact_force_n, speed_m_s=limits.max_speed_m_s,
                                accel_m_s2=limits.max_accel_m_s2)
@@ -135,8 +145,6 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 counts.failed += 1
             else:
                 counts.written += 1
-    finally:
-        lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
     return counts
 
 
@@ -149,49 +157,93 @@ def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
     lift_clear(devices.robot, clearance_z_m=clearance_z_m, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
 
 
+@dataclass
+class CampaignRun:
+    """A campaign run's progress across the attempts a fault may cost it: what is done, what the operator
+    skipped, where it is now."""
+
+    rig: Rig
+    plan: CampaignPlan
+    labels: dict[str, Label]
+    n_positions: int
+    progress: UUID
+    totals: Counts = field(default_factory=Counts)
+    sessions: dict[str, None] = field(default_factory=dict)
+    done: set[tuple[str, int]] = field(default_factory=set)
+    skipped: set[tuple[str, int]] = field(default_factory=set)
+    site: Site = field(default_factory=Site)
+
+    def advance(self) -> None:
+        self.done.add(self.site.key)
+        steps = len(self.plan.blocks) * self.n_positions
+        update_progress_artifact(self.progress, progress=100.0 * len(self.done | self.skipped) / steps)
+
+
 @flow(name="swei-campaign", log_prints=True)
 def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None,
-                  max_positions: int | None = None) -> CampaignSummary:
+                  max_positions: int | None = None, on_fault: FaultPolicy = "stop") -> CampaignSummary:
     """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
 
     ``endpoints``: a running twin to use; without, the rig file says what to bring up (a twin process, the
-    in-process simulation) or which hardware to connect to.
+    in-process simulation) or which hardware to connect to. ``on_fault``: ``"stop"`` ends the run at a device
+    fault, safely; ``"ask"`` pauses it with a form for the operator at the Prefect UI (``orchestrator.recovery``).
     """
-    logger = get_run_logger()
     rig, plan, labels = campaign_preflight(rig_path, plan_path)
-    n_positions = min(plan.n_positions, max_positions or plan.n_positions)
-    totals = Counts()
-    sessions: list[str] = []
     progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
     assert isinstance(progress, UUID), "a synchronous flow gets the artifact's id, not a coroutine"
-    steps = len(plan.blocks) * n_positions
-    step = 0
+    run = CampaignRun(rig, plan, labels, min(plan.n_positions, max_positions or plan.n_positions), progress)
     # The devices are held before a twin is started for them: a second run for the same twin waits here.
     with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, stand_in_for(backend) as stand_in:
-        # The controller will not run the control script in a protective stop: the robot cannot
-        # even be connected before the stop is unlocked.
-        release_protective_stop(rig, backend, confirm=operator_for(stand_in).confirm)
-        with open_devices(rig, backend, ACQUISITION_DEVICES, stand_in=stand_in) as devices:
-            top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
-            clear_z = top + plan.contact.lift_clearance_mm * 1e-3
-            devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
+        confirm = operator_for(stand_in).confirm
+        while True:
             try:
-                safe_state(devices, clearance_z_m=clear_z)
-                for block in plan.blocks:
-                    path = session_path(plan, block)
-                    sessions.append(str(path))
-                    positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                    with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                        for index in range(min(n_positions, len(positions))):
-                            totals.add(acquire_position(devices, writer, plan, block, index, positions[index], labels[block.name]))
-                            step += 1
-                            update_progress_artifact(progress, progress=100.0 * step / steps)
-                    logger.info("block %s: session %s", block.name, path)
-            finally:
-                safe_state(devices, clearance_z_m=clear_z)
-    create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, totals, sessions),
+                _acquire(run, backend, stand_in, confirm)
+                break
+            except RECOVERABLE as fault:
+                if on_fault == "stop":
+                    raise
+                action = ask_operator(fault, run.site)
+                if action == "abort":
+                    raise
+                if action == "skip":
+                    run.skipped.add(run.site.key)
+                # The operator has just looked at the rig: a protective stop is unlocked without asking twice.
+                confirm = _confirmed_by_the_fault_form
+    sessions = list(run.sessions)
+    create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, run.totals, sessions),
                              description=f"SWEI campaign {plan.name}")
-    return CampaignSummary(sessions=sessions, written=totals.written, failed=totals.failed, skipped=totals.skipped)
+    return CampaignSummary(sessions=sessions, written=run.totals.written, failed=run.totals.failed, skipped=run.totals.skipped,
+                           skipped_positions=[f"{block} position {index}" for block, index in sorted(run.skipped)])
+
+
+def _confirmed_by_the_fault_form(message: str) -> None:
+    get_run_logger().warning("operator check (confirmed in the fault form): %s", message)
+
+
+def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, confirm: Callable[[str], None]) -> None:
+    """Connect the devices and acquire every position not done (or skipped) yet; the probe lifted however it ends."""
+    rig, plan = run.rig, run.plan
+    # The controller will not run the control script in a protective stop: the robot cannot
+    # even be connected before the stop is unlocked.
+    release_protective_stop(rig, backend, confirm=confirm)
+    with open_devices(rig, backend, ACQUISITION_DEVICES, stand_in=stand_in) as devices:
+        top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
+        clear_z = top + plan.contact.lift_clearance_mm * 1e-3
+        devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
+        with then_always(partial(safe_state, devices, clearance_z_m=clear_z), what="making the rig safe"):
+            safe_state(devices, clearance_z_m=clear_z)
+            for block in plan.blocks:
+                path = session_path(plan, block)
+                run.sessions[str(path)] = None
+                positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
+                with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
+                    for index in range(min(run.n_positions, len(positions))):
+                        if (block.name, index) in run.done | run.skipped:
+                            continue
+                        run.site = Site(block.name, index)
+                        run.totals.add(acquire_position(devices, writer, plan, block, index, positions[index], run.labels[block.name]))
+                        run.advance()
+                get_run_logger().info("block %s: session %s", block.name, path)
 
 
 def _summary(plan: CampaignPlan, totals: Counts, sessions: list[str]) -> str:

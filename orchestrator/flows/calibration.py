@@ -22,6 +22,7 @@ from shearlab.devices.connect import RigDevices, open_devices, rig_backend, stan
 from shearlab.devices.endpoints import Endpoints
 from shearlab.orchestrator.calibration_records import save_record
 from shearlab.orchestrator.figures import save_png, stress_strain_figure
+from shearlab.orchestrator.first_failure import then_always
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import Operator, operator_for
 from shearlab.orchestrator.procedures.indentation import indent
@@ -104,7 +105,7 @@ def calibration_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | Non
     with hold_devices(rig, ("hexapod", "indenter_ft"), endpoints), rig_backend(rig, endpoints) as backend, \
             stand_in_for(backend) as stand_in, open_devices(rig, backend, ("hexapod", "indenter_ft"), stand_in=stand_in) as devices:
         operator = operator_for(devices.stand_in)
-        try:
+        with then_always(devices.hexapod.halt, what="halting the hexapod"):
             for batch in plan.batches:
                 path = session_path(plan, batch)
                 with SessionWriter.open(path, session=_session_info(batch, plan, rig), resume=True) as writer:
@@ -120,8 +121,6 @@ def calibration_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | Non
                 logger.info("batch %s: E = %.2f kPa (95 %% CI %.2f-%.2f, R2 %.4f)", batch.batch_id, record.e_kpa,
                             *record.ci95_kpa, record.r2)
                 records.append(record)
-        finally:
-            devices.hexapod.halt()
     create_markdown_artifact(
         key="calibration-summary",
         markdown=_summary(records),
