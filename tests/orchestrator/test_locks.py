@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +40,19 @@ def test_two_rig_files_for_the_same_robot_take_the_same_locks() -> None:
     assert device_locks(load_rig(ROOT / "rigs" / "sim.toml"), DEVICES) == {}
 
 
-def test_a_second_process_waiting_for_a_device_is_told_who_holds_it(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def said() -> Iterator[list[str]]:
+    """What the locks told whoever watches (outside a flow run: their module's log)."""
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("shearlab.orchestrator.locks")
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+
+
+def test_a_second_process_waiting_for_a_device_is_told_who_holds_it(tmp_path: Path, said: list[str]) -> None:
     identity = device_identity(lab_rig("rig-a", "10.0.0.2"), "robot")
     assert identity is not None
     path = tmp_path / "robot.lock"
@@ -50,22 +64,20 @@ def test_a_second_process_waiting_for_a_device_is_told_who_holds_it(tmp_path: Pa
     assert 0.5 < time.monotonic() - started < 5
     assert caught.value.device == "robot"
     assert re.search(rf"UR controller 10.0.0.2:30004 still in use by process {os.getpid()} \(since .*\) after 1 s", str(caught.value))
-    # Prefect's log handler prints it (the run's log when in a flow run).
-    said = " ".join(capfd.readouterr().err.split())
-    assert f"robot (UR controller 10.0.0.2:30004) in use by process {os.getpid()}" in said and "waiting up to 1 s" in said
+    assert len(said) == 1 and said[0].startswith(f"robot (UR controller 10.0.0.2:30004) in use by process {os.getpid()}")
+    assert said[0].endswith("waiting up to 1 s")
     with _file_lock(path, identity, timeout_s=0.1):
         pass
 
 
 @pytest.mark.slow
-def test_two_rig_files_for_the_same_robot_exclude_each_other(prefect_harness: None, capfd: pytest.CaptureFixture[str]) -> None:
+def test_two_rig_files_for_the_same_robot_exclude_each_other(prefect_harness: None, said: list[str]) -> None:
     first, second = lab_rig("rig-a", "127.0.0.1"), lab_rig("bench-2", "localhost")
     with hold_devices(first, ("robot",)):
         with pytest.raises(DeviceBusyError, match="UR controller 127.0.0.1:30004 still in use"):
             with hold_devices(second, ("robot", "probe_ft"), timeout_s=3.0):
                 pass
-        said = " ".join(capfd.readouterr().err.split())
-        assert "robot (UR controller 127.0.0.1:30004) in use by another flow run; waiting up to 3 s" in said
+        assert said == ["robot (UR controller 127.0.0.1:30004) in use by another flow run; waiting up to 3 s"]
         # A robot of its own is free at once.
         with hold_devices(lab_rig("rig-a", "10.0.0.3", probe_serial="/dev/ttyUSB5"), ("robot", "probe_ft"), timeout_s=3.0):
             pass
