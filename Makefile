@@ -19,12 +19,13 @@ $(VENV)/bin/python:
 	if ls $(TORCH_WHEELS)/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then \
 		$(PIP) install --quiet --find-links $(TORCH_WHEELS) torch==2.13.0; fi
 
+# The demo trains the CNN: the train extra (torch) comes with it.
 $(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[train]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[train,test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -45,6 +46,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	@mkdir -p $(TYPECHECK_ROOT)
 	@for package in $(PACKAGES); do ln -sfn ../../$$package $(TYPECHECK_ROOT)/$$package; done
+	@ln -sfn ../../shearlab/__init__.py $(TYPECHECK_ROOT)/__init__.py
 	$(VENV)/bin/mypy -p shearlab
 
 test: lint typecheck

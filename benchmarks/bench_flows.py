@@ -43,7 +43,7 @@ def campaign(folder: Path, positions: int, speed: float) -> None:
                     'concentration_pct = 10.0\nx_mm = 55.0\ny_mm = 200.0\n')
     rig = _rig(folder, "127.0.0.91", speed, "bench-swei")
     started = time.perf_counter()
-    summary = campaign_flow(rig_path=rig, plan_path=plan)
+    summary = campaign_flow(rig=rig, plan=plan)
     wall = time.perf_counter() - started
     n = summary.written + summary.failed
 
@@ -75,7 +75,7 @@ def calibration(folder: Path, speed: float) -> None:
                     "concentration_pct = 12.5\ncylinders = 8\n")
     rig = _rig(folder, "127.0.0.92", speed, "bench-indentation")
     started = time.perf_counter()
-    (record,) = calibration_flow(rig_path=rig, plan_path=plan)
+    (record,) = calibration_flow(rig=rig, plan=plan)
     wall = time.perf_counter() - started
     truth = cast_batch("BENCH-12.5", 12.5).e_static_pa / 1e3
     print(f"calibration: 8 cylinders in {wall:.1f} s wall at twin speed {speed:g}: E = {record.e_kpa:.2f} kPa "

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from shearlab.protocols.sequences import ImageGrid, ImagingSpec
-from shearlab.protocols.signal.tof import tof_modulus_kpa, tof_speed_map
+from shearlab.protocols.signal.modulus import speed_to_modulus_kpa
+from shearlab.protocols.signal.tof import tof_speed_map
 from shearlab.training.config import TrainConfig
 from shearlab.training.inference import predict_dense, predict_windows
 from shearlab.training.model import DenseNet3d, model_config_for_window
@@ -126,7 +127,7 @@ def _normalisation_data(seed: int, n: int) -> tuple[list[np.ndarray], list[float
         volumes.append(shear_wave_volume(grid, speed_m_s=speed, push_lateral_m=grid.lateral_m[0] - rng.uniform(1e-3, 4e-3),
                                          rng=rng, noise_um=0.3, amplitude_um=float(rng.uniform(3, 15)),
                                          onset_s=float(rng.uniform(-0.2e-3, 0.2e-3))))
-        labels.append(float(tof_modulus_kpa(np.array(speed))))
+        labels.append(float(speed_to_modulus_kpa(np.array(speed))))
     return volumes, labels
 
 

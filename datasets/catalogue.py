@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-from shearlab.datasets.errors import SessionFileError
+from shearlab.datasets.errors import DataFileError, SessionFileError
 from shearlab.datasets.integrity import session_files
 from shearlab.datasets.reader import SequenceRef, SessionReader
 from shearlab.datasets.records import SessionInfo
@@ -34,7 +34,7 @@ class Catalogue:
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
-            raise NotADirectoryError(f"{self.folder}: not a folder of session files")
+            raise DataFileError(self.folder, "not a folder of session files")
         self.refs: list[SequenceRef] = []
         self.sessions: dict[str, SessionInfo] = {}
         self.paths: dict[str, Path] = {}

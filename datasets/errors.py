@@ -1,7 +1,8 @@
 """Errors about session files: each names the file, the sequence where there is one, and the cause.
 
-``SessionFileError`` is a ``ValueError`` so that command-line code can report any of them the same
-way; the subclasses say which kind of problem it is so that callers can decide what to do.
+``DataFileError`` (a ``ValueError``) is the base of every data-file error, so that command-line code
+reports any of them the same way; the subclasses say which kind of problem it is so that callers can
+decide what to do.
 """
 
 from __future__ import annotations
@@ -9,15 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class SessionFileError(ValueError):
+class DataFileError(ValueError):
+    """A data file (a session, a split, a checkpoint) is missing, unreadable or not what it should be."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = Path(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+
+
+class SessionFileError(DataFileError):
     """A session file cannot be used as asked."""
 
     def __init__(self, path: Path | str, message: str, *, key: str | None = None) -> None:
-        self.path = Path(path)
         self.key = key
+        super().__init__(path, message if key is None else f"sequence {key}: {message}")
         self.message = message
-        where = f"{self.path}" + (f": sequence {key}" if key is not None else "")
-        super().__init__(f"{where}: {message}")
 
 
 class NotASessionFileError(SessionFileError):

@@ -30,7 +30,6 @@ Displacement and IQ are not compressed: they are noise-dominated float data, and
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from datetime import UTC, datetime
 import h5py
 import numpy as np
 
+from shearlab import __version__
 from shearlab.datasets.records import SessionInfo
 
 SCHEMA_NAME = "shearlab-session"
@@ -139,11 +139,8 @@ CALIBRATION_COLUMNS: tuple[Column, ...] = (
 
 
 def software_version() -> str:
-    """The installed shearlab version, or ``"unknown"`` when run from a bare checkout."""
-    try:
-        return importlib.metadata.version("shearlab")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    """The shearlab version that writes the file."""
+    return __version__
 
 
 def utc_now_iso() -> str:

@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import ValidationError
 
+from shearlab.datasets.errors import DataFileError
 from shearlab.datasets.reader import SequenceRef
+from shearlab.protocols.config_files import describe_validation_error
 from shearlab.protocols.strict_model import StrictModel
 
 EXCLUDED_TRAIN_PUSHES: tuple[int, ...] = (1, 7)
@@ -47,7 +50,15 @@ class Split(StrictModel):
 
     @classmethod
     def load(cls, path: Path | str) -> Split:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """Read a split file; ``DataFileError`` names the file and what is wrong with it."""
+        try:
+            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataFileError(path, "split file not found") from None
+        except OSError as exc:
+            raise DataFileError(path, f"cannot be read ({exc.strerror})") from None
+        except ValidationError as exc:
+            raise DataFileError(path, "not a split: " + "; ".join(describe_validation_error(exc))) from None
 
     def select(self, refs: Iterable[SequenceRef]) -> tuple[list[SequenceRef], list[SequenceRef], list[SequenceRef]]:
         """``(train, val, test)`` refs, in the split's order; ``KeyError`` if an id is not in ``refs``."""

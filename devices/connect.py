@@ -9,7 +9,6 @@ caller has none: it starts a twin process for a ``[twin]`` table, a simulation f
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -18,8 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.endpoints import Endpoints
-from shearlab.devices.errors import DeviceError
-from shearlab.devices.interfaces import DEVICE_NAMES, DeviceName, DeviceStatus, ForceSensor, Hexapod, Robot, Scanner
+from shearlab.devices.interfaces import DEVICE_NAMES, DeviceName, ForceSensor, Hexapod, Robot, Scanner
 from shearlab.devices.stand_in import StandIn
 from shearlab.protocols.rig import Rig
 
@@ -271,30 +269,3 @@ def open_devices(rig: Rig, backend: RigBackend = None, names: tuple[DeviceName, 
         stack.close()
         raise
     return RigDevices(rig=rig, clock=clock, stand_in=stand_in, opened=opened, _stack=stack)
-
-
-def check_rig(rig: Rig, backend: RigBackend = None) -> list[DeviceStatus | DeviceError]:
-    """Connect to each device in turn and read its status; one entry per device, errors included."""
-    clock = clock_for(rig, backend)
-    factories = device_factories(rig, backend, clock)
-    rows: list[DeviceStatus | DeviceError] = []
-    for name in DEVICE_NAMES:
-        started = time.perf_counter()
-        try:
-            device = factories.of(name)()
-        except DeviceError as exc:
-            rows.append(exc)
-            continue
-        except (OSError, ValueError) as exc:
-            rows.append(DeviceError(name, f"cannot connect: {exc}"))
-            continue
-        try:
-            status = device.status()
-            if status.latency_ms <= 0:
-                status = DeviceStatus(status.name, status.identity, status.state, (time.perf_counter() - started) * 1e3)
-            rows.append(status)
-        except DeviceError as exc:
-            rows.append(exc)
-        finally:
-            device.close()
-    return rows

@@ -57,6 +57,10 @@ class Robot(Protocol):
     def tcp_pose(self) -> np.ndarray:
         """Actual TCP pose, shape (6,), metres and radians."""
 
+    def tcp_force(self) -> np.ndarray:
+        """The controller's TCP wrench, shape (6,): N and N m. A CB3 estimates it from joint currents
+        (tens of newtons of error): a sign of a collision, not a contact-force measurement."""
+
     def move_linear(self, pose: np.ndarray, *, speed_m_s: float, accel_m_s2: float) -> None:
         """Blocking linear move to ``pose``; refused before any I/O outside the workspace box."""
 

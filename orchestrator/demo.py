@@ -14,22 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-from pydantic import BaseModel
-
 from shearlab.devices.connect import twin_endpoints
 from shearlab.devices.twin.world_config import load_world
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
 from shearlab.orchestrator.flows.training import training_flow
 from shearlab.protocols.phantoms import Block
-from shearlab.protocols.plans import BlockTarget, CalibrationBatch, CalibrationPlan, CampaignPlan, TrainingPlan, WindowPx
+from shearlab.protocols.plans import BlockTarget, CalibrationBatch, CalibrationPlan, CampaignPlan, TrainingPlan, WindowPx, write_plan
 from shearlab.protocols.rig import load_rig
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, inclusion_pushes
+from shearlab.protocols.shipped import shipped_file
 
-ROOT = Path(__file__).resolve().parents[1]
-ACQUISITION_RIG = ROOT / "rigs" / "twin.toml"
-INDENTATION_RIG = ROOT / "rigs" / "twin_indentation.toml"
+ACQUISITION_RIG = shipped_file("rigs", "twin.toml")
+INDENTATION_RIG = shipped_file("rigs", "twin_indentation.toml")
 
 
 @dataclass(frozen=True)
@@ -64,13 +61,6 @@ SCALES = {
     "paper": Scale(cylinders=8, positions=80, n_folds=4, window_px=65, init_channels=16, growth_rate=16,
                    epochs=250, batch_size=250, lr=1e-4),
 }
-
-
-def write_plan(path: Path, plan: BaseModel) -> Path:
-    """Write a plan model as the TOML file its loader reads back (defaults left out)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(plan.model_dump(mode="json", exclude_defaults=True, exclude_none=True)))
-    return path
 
 
 def write_plans(out: Path, scale: Scale, world: Path | None = None) -> dict[str, Path]:
@@ -115,7 +105,7 @@ def write_plans(out: Path, scale: Scale, world: Path | None = None) -> dict[str,
 def calibrate(plans: dict[str, Path], world: Path | None = None, *, rigs: Rigs = Rigs()) -> None:
     """Indent the cylinders of every batch on the indentation rig's twin (with ``world``'s gels)."""
     with twin_endpoints(load_rig(rigs.indentation), world=world) as endpoints:
-        calibration_flow(rig_path=rigs.indentation, plan_path=plans["calibration"], endpoints=endpoints)
+        calibration_flow(rig=rigs.indentation, plan=plans["calibration"].resolve(), endpoints=endpoints)
 
 
 def acquire(plans: dict[str, Path], campaigns: tuple[str, ...], world: Path | None = None,
@@ -124,7 +114,7 @@ def acquire(plans: dict[str, Path], campaigns: tuple[str, ...], world: Path | No
     with twin_endpoints(load_rig(rigs.acquisition), world=world) as endpoints:
         for name in campaigns:
             (on_stage or (lambda _: None))(name)
-            campaign_flow(rig_path=rigs.acquisition, plan_path=plans[name], endpoints=endpoints)
+            campaign_flow(rig=rigs.acquisition, plan=plans[name].resolve(), endpoints=endpoints)
 
 
 def run_demo(out_dir: Path, scale: str = "quick", on_stage: Callable[[str], None] | None = None,
@@ -136,6 +126,6 @@ def run_demo(out_dir: Path, scale: str = "quick", on_stage: Callable[[str], None
     calibrate(plans, world, rigs=rigs)
     acquire(plans, ("blocks", "inclusions"), world, stage, rigs=rigs)
     stage("training")
-    result = training_flow(plan_path=plans["training"])
+    result = training_flow(plan_path=plans["training"].resolve())
     stage("done")
     return result

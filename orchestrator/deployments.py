@@ -2,7 +2,8 @@
 which parameters and schedules.
 
 Deployment names say where or when a flow runs (the rig, "nightly"); flow names say what it does.
-Schedules come from the plan files' ``cron`` fields, so a lab edits plans, not code.
+Schedules come from the plan files' ``cron`` fields, so a lab edits plans, not code. Only the plans
+given are registered; parameters hold absolute paths, since a run may start in another folder.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shearlab.orchestrator.run_labels import run_tags
 from shearlab.protocols.plan_on_rig import load_calibration_on_rig, load_campaign_on_rig
-from shearlab.protocols.rig import load_rig
+from shearlab.protocols.plans import load_training_plan
 
 
 @dataclass(frozen=True)
@@ -24,36 +26,37 @@ class ServeConfig:
     calibration_plan: Path | None = None
     block_plan: Path | None = None
     inclusion_plan: Path | None = None
-    training_config: Path | None = None
+    training_plan: Path | None = None
 
 
 def build_deployments(config: ServeConfig) -> list[Any]:
-    """Runner deployments for every flow whose plan is given (validated first)."""
+    """Runner deployments for every flow whose plan is given (rig and plan files validated first)."""
     from shearlab.orchestrator.flows.acquisition import campaign_flow
     from shearlab.orchestrator.flows.calibration import calibration_flow
 
-    acquisition_rig = load_rig(config.acquisition_rig)
-    indentation_rig = load_rig(config.indentation_rig)
     out = []
     if config.calibration_plan is not None:
-        _, calibration = load_calibration_on_rig(config.indentation_rig, config.calibration_plan)
+        rig_path, plan_path = config.indentation_rig.resolve(), config.calibration_plan.resolve()
+        rig, calibration = load_calibration_on_rig(rig_path, plan_path)
         out.append(calibration_flow.to_deployment(
-            name=f"{indentation_rig.name}-{calibration.name}", cron=calibration.cron,
-            parameters={"rig_path": str(config.indentation_rig), "plan_path": str(config.calibration_plan)},
-            tags=["calibration", indentation_rig.name]))
-    for plan_path, tag in ((config.block_plan, "block-campaign"), (config.inclusion_plan, "inclusion-campaign")):
-        if plan_path is None:
+            name=f"{rig.name}-{calibration.name}", cron=calibration.cron,
+            parameters={"rig": str(rig_path), "plan": str(plan_path)},
+            tags=["calibration", *run_tags(rig, calibration.name, (b.batch_id for b in calibration.batches))]))
+    for plan_file, tag in ((config.block_plan, "block-campaign"), (config.inclusion_plan, "inclusion-campaign")):
+        if plan_file is None:
             continue
-        _, campaign = load_campaign_on_rig(config.acquisition_rig, plan_path)
+        rig_path, plan_path = config.acquisition_rig.resolve(), plan_file.resolve()
+        rig, campaign = load_campaign_on_rig(rig_path, plan_path)
         out.append(campaign_flow.to_deployment(
-            name=f"{acquisition_rig.name}-{campaign.name}", cron=campaign.cron,
-            parameters={"rig_path": str(config.acquisition_rig), "plan_path": str(plan_path)},
-            tags=[tag, acquisition_rig.name]))
-    if config.training_config is not None:
-        from shearlab.orchestrator.flows.training import load_training_plan, training_flow
+            name=f"{rig.name}-{campaign.name}", cron=campaign.cron,
+            parameters={"rig": str(rig_path), "plan": str(plan_path)},
+            tags=[tag, *run_tags(rig, campaign.name, (b.batch_id for b in campaign.blocks))]))
+    if config.training_plan is not None:
+        from shearlab.orchestrator.flows.training import training_flow
 
-        training = load_training_plan(config.training_config)
+        plan_path = config.training_plan.resolve()
+        training = load_training_plan(plan_path)
         out.append(training_flow.to_deployment(
-            name=f"{training.name}", cron=training.cron, parameters={"plan_path": str(config.training_config)},
-            tags=["training"]))
+            name=training.name, cron=training.cron, parameters={"plan_path": str(plan_path)},
+            tags=["training", f"plan:{training.name}"]))
     return out

@@ -58,7 +58,8 @@ class PrefectOperator:
         from prefect import get_run_logger
         from prefect.flow_runs import pause_flow_run
 
-        get_run_logger().info("operator step: %s", message)
+        # A warning: it reaches the terminal a flow runs from, as well as the UI.
+        get_run_logger().warning("operator step: %s", message)
         ack = pause_flow_run(wait_for_input=OperatorAck.with_initial_data(description=message), timeout=24 * 3600)
         if ack is not None and not ack.done:
             raise RuntimeError(f"operator declined: {message} ({ack.note})")

@@ -25,3 +25,28 @@ def quiet_prefect() -> Iterator[None]:
         logger = logging.getLogger(name)
         logger.setLevel(logging.CRITICAL + 1)
         logger.propagate = False
+
+
+class _BelowError(logging.Filter):
+    """Errors off, and tracebacks off the warnings (a reconnecting websocket's, say). The root's console
+    handler is the last a record meets, so the run's log in the API has had it whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return record.levelno < logging.ERROR
+
+
+def errors_to_the_log_only() -> None:
+    """Keep errors (and their tracebacks) off Prefect's console handlers; the run's log in the API keeps them.
+
+    A command line reports the error that ended a flow in one line of its own; Prefect would print the
+    same error again with its traceback, and the ephemeral server's teardown errors besides. Warnings
+    (an operator check, a retry) still reach the terminal. Call after Prefect has set up its logging.
+    """
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.root, *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not any(isinstance(f, _BelowError) for f in handler.filters):
+                handler.addFilter(_BelowError())

@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import TypeVar
 
+import tomli_w
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,3 +57,15 @@ def load_toml_model(path: Path | str, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigFileError(path, describe_validation_error(exc)) from None
+
+
+def write_toml_model(path: Path | str, model: BaseModel) -> Path:
+    """Write ``model`` as the TOML file ``load_toml_model`` reads back into an equal model.
+
+    Fields left at their defaults are left out, so the file says only what differs from them; ``None``
+    (which TOML cannot hold) is left out too, which reads back as the default ``None``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(model.model_dump(mode="json", exclude_defaults=True, exclude_none=True)), encoding="utf-8")
+    return path

@@ -70,19 +70,26 @@ def calibration_problems(plan: CalibrationPlan, rig: Rig) -> list[str]:
     return problems
 
 
+def ensure_fits(plan: CampaignPlan | CalibrationPlan, rig: Rig, *, plan_file: Path | str | None = None,
+                rig_file: Path | str | None = None) -> None:
+    """Raise ``PlanRigMismatch`` (naming the plan's file, or the plan) unless ``plan`` fits ``rig``."""
+    problems = campaign_problems(plan, rig) if isinstance(plan, CampaignPlan) else calibration_problems(plan, rig)
+    if problems:
+        where = f"rig file {rig_file}" if rig_file is not None else f"rig {rig.name}"
+        raise PlanRigMismatch(plan_file if plan_file is not None else f"plan {plan.name}", [f"{p} ({where})" for p in problems])
+
+
 def load_campaign_on_rig(rig_path: Path | str, plan_path: Path | str) -> tuple[Rig, CampaignPlan]:
     """Load a rig file and a campaign plan and check that the plan fits the rig."""
     rig, plan = load_rig(rig_path), load_campaign_plan(plan_path)
-    if problems := campaign_problems(plan, rig):
-        raise PlanRigMismatch(plan_path, [f"{p} (rig file {rig_path})" for p in problems])
+    ensure_fits(plan, rig, plan_file=plan_path, rig_file=rig_path)
     return rig, plan
 
 
 def load_calibration_on_rig(rig_path: Path | str, plan_path: Path | str) -> tuple[Rig, CalibrationPlan]:
     """Load a rig file and a calibration plan and check that the plan fits the rig."""
     rig, plan = load_rig(rig_path), load_calibration_plan(plan_path)
-    if problems := calibration_problems(plan, rig):
-        raise PlanRigMismatch(plan_path, [f"{p} (rig file {rig_path})" for p in problems])
+    ensure_fits(plan, rig, plan_file=plan_path, rig_file=rig_path)
     return rig, plan
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from shearlab.protocols.config_files import load_toml_model
+from shearlab.protocols.config_files import load_toml_model, write_toml_model
 from shearlab.protocols.fields import ConcentrationPct, Cron, ProbeForceN, ProbeSpeedMS, ReachMm, SafeName
 from shearlab.protocols.phantoms import Inclusion
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImagingSpec, ProbeGeometry
@@ -185,10 +185,24 @@ class TrainingPlan(StrictModel):
     batch_size: int = Field(default=250, ge=1, le=65_536)
     lr: float = Field(default=1e-4, gt=0, le=1)
     seed: int = Field(default=0, ge=0)
+    # Nets trained with seeds seed, seed + 1, ...: the report gives the spread of the headline figures.
+    repeats: int = Field(default=1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # ToF's alpha is fitted on the training sequences of this concentration (paper: one concentration).
+    # Eq. 1's alpha is fitted on the training sequences of this concentration (paper: one concentration).
     alpha_concentration_pct: ConcentrationPct = 10.0
     evaluate_inclusions: bool = True
+    # Paper: the block-trained net is fine-tuned for 10 epochs on inclusion data. Windows centred on the
+    # inclusion make this share of the fine-tuning windows (it is 10-20 % of the image); the learning
+    # rate defaults to the training one.
+    fine_tune_epochs: int = Field(default=10, ge=1)
+    fine_tune_lr: float | None = Field(default=None, gt=0)
+    fine_tune_inclusion_share: float = Field(default=0.5, ge=0, le=1)
+    # Protocol (b) besides the plan's own: one net per concentration left out (paper: 7.5-15 %).
+    loco_concentrations_pct: tuple[float, ...] = ()
+    # Shown at the top of the report, e.g. which demo scale produced the data.
+    description: str = ""
+    # The twin world the sessions came from, if any: provenance only.
+    world: Path | None = None
     cron: Cron | None = None
 
     @model_validator(mode="after")
@@ -208,3 +222,11 @@ def load_calibration_plan(path: Path | str) -> CalibrationPlan:
 
 def load_campaign_plan(path: Path | str) -> CampaignPlan:
     return load_toml_model(path, CampaignPlan)
+
+
+Plan = CalibrationPlan | CampaignPlan | TrainingPlan
+
+
+def write_plan(path: Path | str, plan: Plan) -> Path:
+    """Write a plan built in code as the plan file its loader reads back (defaults left out)."""
+    return write_toml_model(path, plan)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,30 @@ def make_session(tmp_path: Path) -> Callable[..., Path]:
         return write_synthetic_session(path, info, positions=positions, **kwargs)  # type: ignore[arg-type]
 
     return _make
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def shearlab_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``shearlab_cli("rig", "check", ...)`` runs the ``shearlab`` command in this process, through its one
+    error handler, and returns the exit code, stdout and stderr."""
+    from shearlab.orchestrator.cli import main
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as ended:
+            main([str(a) for a in args])
+        captured = capsys.readouterr()
+        code = ended.value.code
+        return CliResult(code if isinstance(code, int) else (0 if code is None else 1), captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -61,8 +61,7 @@ class GroupedErrors:
 def _draws(n_groups: int, resamples: int, seed: int) -> np.ndarray:
     """``(resamples, n_groups)`` counts of how often each group is drawn."""
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_groups, size=(resamples, n_groups))
-    return np.stack([np.bincount(row, minlength=n_groups) for row in picks]).astype(np.float64)
+    return rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=resamples).astype(np.float64)
 
 
 def mae_interval(errors: GroupedErrors, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Interval:

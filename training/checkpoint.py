@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from shearlab.datasets.errors import DataFileError
 from shearlab.training.config import TrainConfig
 from shearlab.training.model import DenseNet3d, ModelConfig
 
@@ -37,7 +38,7 @@ class Checkpoint:
     split: Any = None
     dataset_fingerprint: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
-
+    # Where it was read from, for errors that name the file.
     path: Path | None = None
 
     def build_model(self, device: str | torch.device = "cpu") -> DenseNet3d:
@@ -77,12 +78,8 @@ def save_checkpoint(path: Path, *, model: DenseNet3d, train_config: TrainConfig,
     return path
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: missing, not a checkpoint, damaged, or of another format."""
-
-    def __init__(self, path: Path, message: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {message}")
+class CheckpointError(DataFileError):
+    """A checkpoint file is missing, unreadable, or not one :func:`save_checkpoint` wrote."""
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -92,7 +89,7 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(path, "file not found" if not path.exists() else "not a file")
+        raise CheckpointError(path, "checkpoint not found" if not path.exists() else "not a file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file, not a checkpoint")
     try:
@@ -103,12 +100,13 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     except pickle.UnpicklingError:
         raise CheckpointError(path, "not a readable checkpoint: torch's safe loader refused it (random bytes, or a pickle "
                                     "that would load code or objects other than tensors; nothing was run)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load raises whatever its unpickler trips on (KeyError, RuntimeError, ...)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"not a readable checkpoint: truncated, damaged or not written by shearlab ({reason[:160]})") from None
+        raise CheckpointError(path, f"not a readable checkpoint: truncated, damaged or not written by shearlab "
+                                    f"({type(exc).__name__}: {reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(path, f"not a {CHECKPOINT_FORMAT} checkpoint (format {found!r})")
+        raise CheckpointError(path, f"not a {CHECKPOINT_FORMAT} checkpoint (format={found!r})")
     try:
         return Checkpoint(
             model_state=payload["model"],

@@ -7,7 +7,7 @@ report validation error. The lead wires them to datasets and flows.
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -53,12 +53,14 @@ def _fold(protocol: str, fold: str, result: TrainResult, val_data: Dataset | Non
 
 def train_fold(train_data: Dataset, val_data: Dataset | None, *, model_config: ModelConfig,
                train_config: TrainConfig, checkpoint_path: Path, protocol: str, fold: str,
-               split: Any = None, dataset_fingerprint: str = "") -> FoldResult:
-    """Train a fresh net of ``model_config`` on one fold (resuming if ``checkpoint_path`` exists)."""
+               split: Any = None, dataset_fingerprint: str = "",
+               on_epoch: Callable[[dict[str, float]], None] | None = None) -> FoldResult:
+    """Train a fresh net of ``model_config`` on one fold (resuming if ``checkpoint_path`` exists);
+    ``on_epoch`` is called with each epoch's history row."""
     model = DenseNet3d.from_config(model_config)
     split_record = {"protocol": protocol, "fold": fold, "split": split}
     result = train(model, train_data, val_data, train_config, checkpoint_path=checkpoint_path,
-                   split=split_record, dataset_fingerprint=dataset_fingerprint)
+                   split=split_record, dataset_fingerprint=dataset_fingerprint, on_epoch=on_epoch)
     return _fold(protocol, fold, result, val_data, train_config)
 
 

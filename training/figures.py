@@ -46,63 +46,65 @@ def _mark(ax: plt.Axes, grid: ImageGrid, roi: tuple[slice, slice] | None, push_l
         ax.axvline(push_lateral_mm, color="red", linewidth=1, label="push")
 
 
-def mean_std_maps(mean_kpa: np.ndarray, std_kpa: np.ndarray, grid: ImageGrid, *,
-                  roi: tuple[slice, slice] | None = None, push_lateral_mm: float | None = None,
-                  title: str = "", vmax_kpa: float | None = None) -> Figure:
-    """Mean and std of the estimates of one push over positions, ROI and push marked (paper Figs. 6, 8)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, values, label in ((axes[0], mean_kpa, "mean E (kPa)"), (axes[1], std_kpa, "std E (kPa)")):
-        image = ax.imshow(values, extent=_extent_mm(grid), cmap="viridis", aspect="equal",
-                          vmin=0, vmax=vmax_kpa if label.startswith("mean") else None)
-        _mark(ax, grid, roi, push_lateral_mm)
-        ax.set_xlabel("lateral (mm)")
-        ax.set_ylabel("depth (mm)")
-        fig.colorbar(image, ax=ax, label=label)
+def map_panels(panels: Mapping[str, Mapping[str, np.ndarray]], grid: ImageGrid, *, vmax_kpa: float,
+               label: str = "E (kPa)", push_lateral_mm: Mapping[str, float] | None = None,
+               inclusion_mask: np.ndarray | None = None, title: str = "") -> Figure:
+    """Maps in a grid of panels on one colour scale (paper Figs. 6, 8, 9): one row per key of ``panels``
+    (a push, a phantom), one column per method; NaN (no estimate) shows grey. ``push_lateral_mm`` marks
+    each row's push; ``inclusion_mask`` outlines the true inclusion."""
+    rows = list(panels)
+    columns = list(dict.fromkeys(name for row in panels.values() for name in row))
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(3.3 * len(columns), 2.9 * len(rows)), squeeze=False)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.75")
+    image = None
+    for i, row in enumerate(rows):
+        for j, column in enumerate(columns):
+            ax = axes[i][j]
+            values = panels[row].get(column)
+            if values is None:
+                ax.set_axis_off()
+                continue
+            image = ax.imshow(np.ma.masked_invalid(values), extent=_extent_mm(grid), cmap=cmap, vmin=0, vmax=vmax_kpa,
+                              aspect="equal")
+            if push_lateral_mm is not None and row in push_lateral_mm:
+                _mark(ax, grid, None, push_lateral_mm[row])
+            if inclusion_mask is not None:
+                ax.contour(grid.lateral_m * 1e3, grid.depth_m * 1e3, inclusion_mask.astype(float), levels=[0.5],
+                           colors="white", linewidths=0.8)
+            ax.set_title(f"{column}: {row}" if len(rows) > 1 else column, fontsize=9)
+            ax.set_xlabel("lateral (mm)")
+            ax.set_ylabel("depth (mm)")
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=0.8)
     fig.suptitle(title)
     return fig
 
 
-def mae_vs(x: Sequence[float], mae: Mapping[str, Sequence[tuple[float, float]]], *,
+def mae_vs(x: Sequence[float], mae: Mapping[str, Sequence[tuple[float, float, float]]], *,
            xlabel: str, title: str = "") -> Figure:
-    """MAE (mean +/- std) against stiffness or push location, one line per method (paper Fig. 7)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    """MAE with its 95 % interval ``(value, low, high)`` against stiffness or push, one line per method
+    (paper Fig. 7). A NaN interval (a single probe position) draws the point without a bar."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    spread = max(x) - min(x) if len(x) > 1 else 1.0
     for i, (name, values) in enumerate(mae.items()):
-        table = np.asarray(values, np.float64).reshape(-1, 2)
-        offset = (i - (len(mae) - 1) / 2) * 0.01 * (max(x) - min(x) if len(x) > 1 else 1)
-        ax.errorbar(np.asarray(x) + offset, table[:, 0], yerr=table[:, 1], marker="o", capsize=3, label=name)
+        table = np.asarray(values, np.float64).reshape(-1, 3)
+        below = np.nan_to_num(table[:, 0] - table[:, 1], nan=0.0)
+        above = np.nan_to_num(table[:, 2] - table[:, 0], nan=0.0)
+        offset = (i - (len(mae) - 1) / 2) * 0.012 * spread
+        ax.errorbar(np.asarray(x) + offset, table[:, 0], yerr=[below, above], marker="o", capsize=3, label=name)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("MAE (kPa)")
+    ax.set_ylabel("MAE (kPa), 95 % interval")
+    ax.set_ylim(bottom=0)
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return fig
-
-
-def inclusion_maps(maps_kpa: Mapping[str, np.ndarray], grid: ImageGrid, *,
-                   inclusion_mask: np.ndarray | None = None, vmax_kpa: float | None = None,
-                   title: str = "") -> Figure:
-    """Inclusion maps side by side, e.g. per window size next to ToF, true outline overlaid (paper Fig. 9)."""
-    n = len(maps_kpa)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
-    finite = [m[np.isfinite(m)] for m in maps_kpa.values()]
-    vmax = vmax_kpa or max((float(f.max()) for f in finite if f.size), default=1.0)
-    for ax, (name, values) in zip(axes[0], maps_kpa.items(), strict=True):
-        image = ax.imshow(values, extent=_extent_mm(grid), cmap="viridis", vmin=0, vmax=vmax, aspect="equal")
-        if inclusion_mask is not None:
-            ax.contour(grid.lateral_m * 1e3, grid.depth_m * 1e3, inclusion_mask.astype(float), levels=[0.5],
-                       colors="white", linewidths=0.8)
-        ax.set_title(name)
-        ax.set_xlabel("lateral (mm)")
-    axes[0][0].set_ylabel("depth (mm)")
-    fig.colorbar(image, ax=list(axes[0]), label="E (kPa)")
-    fig.suptitle(title)
     return fig
 
 
 def dice_curves(thresholds_kpa: Sequence[float] | np.ndarray, curves: Mapping[str, Sequence[float] | np.ndarray], *,
                 marked_threshold_kpa: float | None = None, title: str = "") -> Figure:
     """Dice against binarisation threshold, one line per method (paper Fig. 10)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
     for name, curve in curves.items():
         ax.plot(thresholds_kpa, curve, label=name)
     if marked_threshold_kpa is not None:

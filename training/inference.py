@@ -6,6 +6,8 @@ and pixels closer than ``w // 2`` to the edge, where no full window fits, are Na
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy.interpolate import RegularGridInterpolator
@@ -33,7 +35,8 @@ def _to_device(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tens
 @torch.no_grad()
 def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: Normalisation = "sequence",
                   mean_um: float | None = None, std_um: float | None = None, tile_px: int | None = 128,
-                  device: str | torch.device = "cpu", mixed_precision: bool = False) -> np.ndarray:
+                  device: str | torch.device = "cpu", mixed_precision: bool = False,
+                  on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Young's modulus at every pixel where a full window fits, by dense evaluation of the net.
 
     Parameters
@@ -53,6 +56,8 @@ def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: No
         does not depend on the tiling.
     device, mixed_precision
         Where to run; bfloat16 autocast on CUDA if ``mixed_precision``.
+    on_tile
+        Called with ``(tiles done, tiles in all)`` after each tile (progress reporting).
 
     Returns
     -------
@@ -73,13 +78,15 @@ def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: No
     tile_w = out_w if tile_px is None else min(tile_px, out_w)
     estimates = np.empty((out_h, out_w), dtype=np.float32)
     autocast = mixed_precision and device.type == "cuda"
-    for row in range(0, out_h, tile_h):
-        for col in range(0, out_w, tile_w):
-            rows, cols = min(tile_h, out_h - row), min(tile_w, out_w - col)
-            tile = volume[:, row:row + rows + w - 1, col:col + cols + w - 1]
-            x = _to_device(tile[None, None], device)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
-                estimates[row:row + rows, col:col + cols] = model(x, dense=True)[0].float().cpu().numpy()
+    corners = [(row, col) for row in range(0, out_h, tile_h) for col in range(0, out_w, tile_w)]
+    for done, (row, col) in enumerate(corners, start=1):
+        rows, cols = min(tile_h, out_h - row), min(tile_w, out_w - col)
+        tile = volume[:, row:row + rows + w - 1, col:col + cols + w - 1]
+        x = _to_device(tile[None, None], device)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
+            estimates[row:row + rows, col:col + cols] = model(x, dense=True)[0].float().cpu().numpy()
+        if on_tile is not None:
+            on_tile(done, len(corners))
     result = np.full((depth, lateral), np.nan, dtype=np.float32)
     result[w // 2:w // 2 + out_h, w // 2:w // 2 + out_w] = estimates
     return result

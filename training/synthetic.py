@@ -20,7 +20,7 @@ import numpy as np
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImageGrid, ImagingSpec, RoiSpec, SequenceSpec
-from shearlab.protocols.signal.tof import tof_modulus_kpa
+from shearlab.protocols.signal.modulus import modulus_to_speed_m_s
 
 # The paper's pixel pitch: 20 mm / 250 px deep, 33 mm / 600 px wide.
 _PAPER = ImagingSpec()
@@ -41,11 +41,6 @@ def small_sequence_spec(n_frames: int = 35, n_depth: int = 64, n_lateral: int = 
 def small_grid(n_depth: int, n_lateral: int, n_frames: int = 35) -> ImageGrid:
     """The pixel grid of ``small_sequence_spec``."""
     return small_sequence_spec(n_frames, n_depth, n_lateral).grid
-
-
-def speed_for_modulus_m_s(e_kpa: float) -> float:
-    """Shear speed of an incompressible solid of Young's modulus ``e_kpa``: the inverse of E = 3 rho c^2."""
-    return float(np.sqrt(e_kpa / float(tof_modulus_kpa(np.array(1.0)))))
 
 
 def shear_wave_volume(grid: ImageGrid, *, speed_m_s: float, push_lateral_m: float, rng: np.random.Generator,
@@ -87,7 +82,7 @@ def synthetic_record(info: SessionInfo, position_index: int, push_index: int, *,
     grid = info.sequence.grid
     push_mm = PAPER_PUSH_LATERAL_MM[(push_index - 1) % len(PAPER_PUSH_LATERAL_MM)]
     push_m = push_mm * 1e-3 * np.ptp(grid.lateral_m) / _PAPER_WIDTH_M if grid.lateral_m.size > 1 else 0.0
-    displacement = shear_wave_volume(grid, speed_m_s=speed_for_modulus_m_s(e_kpa or 54.0), push_lateral_m=push_m,
+    displacement = shear_wave_volume(grid, speed_m_s=modulus_to_speed_m_s(e_kpa or 54.0), push_lateral_m=push_m,
                                      rng=rng, noise_um=0.3, amplitude_um=5.0)
     n_force = 20
     iq = None

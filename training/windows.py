@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -49,7 +49,7 @@ class WindowPlacement:
 
 
 class WindowDataset(Dataset[tuple[Any, ...]]):
-    """Random ROI windows, one per sequence per epoch.
+    """Random windows of each sequence, ``windows_per_sequence`` per epoch (paper: one, in the ROI).
 
     Parameters
     ----------
@@ -68,6 +68,12 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         Use the first ``frames`` frames (default: all).
     return_info
         Items become ``(window, label, info)``, ``info`` a dict naming the sequence and position.
+    windows_per_sequence
+        Windows drawn from each sequence per epoch: a short run sees as many windows as a longer one.
+    region
+        ``"roi"``: centres inside the training ROI (paper); ``"image"``: anywhere a full window fits.
+        A homogeneous block has one label everywhere, and windows far from the push teach the net
+        the late, weak arrivals that pushes it never trained on bring into the ROI.
 
     Items are ``(window, label)``: ``window`` float32 tensor ``(1, frames, window, window)``,
     ``label`` float32 scalar tensor, Young's modulus in kPa.
@@ -75,7 +81,12 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
 
     def __init__(self, sequences: Sequence[SequenceRef], window: int, *, epoch_seed: int = 0, epoch: int = 0,
                  normalisation: Normalisation = "window", augment: bool | AugmentConfig = False,
-                 frames: int | None = None, return_info: bool = False) -> None:
+                 frames: int | None = None, return_info: bool = False, windows_per_sequence: int = 1,
+                 region: Literal["roi", "image"] = "roi") -> None:
+        if windows_per_sequence < 1:
+            raise ValueError(f"windows_per_sequence must be >= 1, got {windows_per_sequence}")
+        if region not in ("roi", "image"):
+            raise ValueError(f"region must be 'roi' or 'image', got {region!r}")
         if window < 1 or window % 2 == 0:
             raise ValueError(f"window must be a positive odd number of pixels, got {window}")
         if normalisation not in ("window", "sequence"):
@@ -95,16 +106,18 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         self.augment = AugmentConfig() if augment is True else (augment or None)
         self.frames = frames
         self.return_info = return_info
+        self.windows_per_sequence = windows_per_sequence
+        self.region = region
         self._centre_ranges = {path: self._centre_range(path) for path in {r.path for r in refs}}
         self._files: dict[Path, h5py.File] = {}
         self._pid = os.getpid()
 
     def _centre_range(self, path: Path) -> tuple[int, int, int, int]:
-        """Valid window centres ``[d0, d1) x [l0, l1)``: inside the ROI and the window inside the image."""
+        """Valid window centres ``[d0, d1) x [l0, l1)``: inside the region and the window inside the image."""
         with SessionReader(path) as reader:
             grid, roi = reader.grid, reader.info.roi
         _, depth, lateral = grid.shape
-        rows, cols = grid.roi_slices(roi)
+        rows, cols = grid.roi_slices(roi) if self.region == "roi" else (slice(0, depth), slice(0, lateral))
         h = self.half_px
         d0, d1 = max(rows.start, h), min(rows.stop, depth - h)
         l0, l1 = max(cols.start, h), min(cols.stop, lateral - h)
@@ -117,7 +130,7 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.refs)
+        return len(self.refs) * self.windows_per_sequence
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -128,7 +141,7 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         return np.random.default_rng([self.epoch_seed, self.epoch, index])
 
     def _place(self, index: int, rng: np.random.Generator) -> WindowPlacement:
-        ref = self.refs[index]
+        ref = self.refs[index // self.windows_per_sequence]
         d0, d1, l0, l1 = self._centre_ranges[ref.path]
         return WindowPlacement(ref, int(rng.integers(d0, d1)), int(rng.integers(l0, l1)), self.half_px)
 
@@ -151,7 +164,7 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         return dset[placement.ref.row, frames, placement.depth_slice, placement.lateral_slice]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, dict[str, object]]:
-        if not 0 <= index < len(self.refs):
+        if not 0 <= index < len(self):
             raise IndexError(index)
         rng = self._rng(index)
         where = self._place(index, rng)

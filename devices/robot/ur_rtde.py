@@ -184,6 +184,12 @@ class URRobot:
         with self._translate("getActualTCPPose"):
             return np.array(receive.getActualTCPPose(), dtype=float)
 
+    def tcp_force(self) -> np.ndarray:
+        """The controller's TCP wrench, shape (6,): N and N m."""
+        receive = self._fresh_receive()
+        with self._translate("getActualTCPForce"):
+            return np.array(receive.getActualTCPForce(), dtype=float)
+
     def tcp_speed(self) -> np.ndarray:
         """Actual TCP velocity, shape (6,): m/s and rad/s."""
         receive = self._fresh_receive()

@@ -53,6 +53,11 @@ class SimRobot:
         self._check_stream()
         return self._model.pose()
 
+    def tcp_force(self) -> np.ndarray:
+        """As the twin's controller reports it: the contact force along the probe axis."""
+        self._check_stream()
+        return np.array([0.0, 0.0, self._model.contact_force_n(), 0.0, 0.0, 0.0])
+
     def is_protective_stopped(self) -> bool:
         self._check_stream()
         return self._model.is_protective_stopped()

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(help="The digital twin of the rig.", no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 _ALLOW_REMOTE_HELP = ("Serve a non-loopback HOST: its ports can unlock a protective stop and inject faults, so the twin "
                       "then requires the token it prints with its endpoints.")
 _TOKEN_HELP = ("Require this token (16+ characters) of control requests and dashboard unlocks, on loopback too "

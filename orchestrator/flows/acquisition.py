@@ -11,17 +11,18 @@ dies.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from uuid import UUID
 
 import numpy as np
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
+from pydantic import computed_field
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
@@ -35,12 +36,15 @@ from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.progress import Progress
 from shearlab.orchestrator.recovery import RECOVERABLE, FaultPolicy, Site, ask_operator
+from shearlab.orchestrator.reports import publish_campaign
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
-from shearlab.protocols.plan_on_rig import load_campaign_on_rig
-from shearlab.protocols.plans import BlockTarget, CampaignPlan
+from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
+from shearlab.protocols.plan_on_rig import ensure_fits
+from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
 from shearlab.protocols.positions import probe_positions_mm
-from shearlab.protocols.rig import Rig
+from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
 from shearlab.protocols.strict_model import StrictModel
 
@@ -49,29 +53,67 @@ ACQUISITION_DEVICES: tuple[DeviceName, ...] = ("robot", "probe_ft", "scanner")
 PROBE_DOWN = (np.pi, 0.0, 0.0)
 
 
-@dataclass
-class Counts:
-    """Sequences of one position (or a whole campaign): written, recorded as failed, already present."""
+class PositionSummary(StrictModel):
+    """One probe position of a campaign run: what was acquired there and what went wrong."""
 
+    block: str
+    batch_id: str
+    position: int
+    x_mm: float
+    y_mm: float
     written: int = 0
     failed: int = 0
     skipped: int = 0
-
-    def add(self, other: Counts) -> None:
-        self.written += other.written
-        self.failed += other.failed
-        self.skipped += other.skipped
+    # Extra shots after a failed quality check (or a refused shot), whether the sequence passed in the end or not.
+    reacquired: int = 0
+    # The check that failed, one entry per sequence recorded as failed (orchestrator.procedures.qc.QcCheck).
+    failures: tuple[str, ...] = ()
 
 
 class CampaignSummary(StrictModel):
-    """What a campaign run did, and the session files it wrote to; ``skipped_positions``: left out by the
-    operator after a fault (a rerun acquires them)."""
+    """What a campaign run did: per position, and in total; the session files and the calibration
+    records its labels came from."""
 
+    plan: str
+    rig: str
     sessions: list[str]
-    written: int
-    failed: int
-    skipped: int
+    # Batch id -> the calibration record whose modulus labels that batch's sequences.
+    calibration_ids: dict[str, str]
+    positions: list[PositionSummary]
+    # Left out by the operator after a fault ("block_10p0 position 3"); a rerun acquires them.
     skipped_positions: list[str] = []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def written(self) -> int:
+        return sum(p.written for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed(self) -> int:
+        return sum(p.failed for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def skipped(self) -> int:
+        return sum(p.skipped for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reacquired(self) -> int:
+        return sum(p.reacquired for p in self.positions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def qc_pass_rate(self) -> float | None:
+        """Sequences acquired in this run that passed the quality gate (re-acquisitions included); None if none."""
+        acquired = self.written + self.failed
+        return self.written / acquired if acquired else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failures_by_check(self) -> dict[str, int]:
+        return dict(Counter(check for p in self.positions for check in p.failures).most_common())
 
 
 def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
@@ -89,10 +131,12 @@ def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
     return plan.out_dir / f"{plan.name}_{block.name}.h5"
 
 
-def campaign_preflight(rig_path: Path, plan_path: Path) -> tuple[Rig, CampaignPlan, dict[str, Label]]:
-    """Everything a campaign checks before a device moves: both files valid, the plan within the rig's
-    limits, a calibration record for every block; the labels by block name."""
-    rig, plan = load_campaign_on_rig(rig_path, plan_path)
+def campaign_preflight(rig: Rig | Path, plan: CampaignPlan | Path) -> tuple[Rig, CampaignPlan, dict[str, Label]]:
+    """Everything a campaign checks before a device moves: the rig and the plan (models, or files to load),
+    the plan within the rig's limits, a calibration record for every block; the labels by block name."""
+    plan_file, rig_file = (plan if isinstance(plan, Path | str) else None), (rig if isinstance(rig, Path | str) else None)
+    rig, plan = as_model(rig, load_rig), as_model(plan, load_campaign_plan)
+    ensure_fits(plan, rig, plan_file=plan_file, rig_file=rig_file)
     return rig, plan, {block.name: block_label(plan, block) for block in plan.blocks}
 
 
@@ -102,16 +146,19 @@ def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
     return Label(e_kpa=record.e_kpa, e_kpa_std=record.sample_sd_kpa, calibration_id=record.calibration_id)
 
 
-@task(name="acquire-position", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
+@task(name="acquire-position", task_run_name="{block.batch_id} position {position_index}",
+      retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
-                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> Counts:
+                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> PositionSummary:
     """Contact, then every push of this position that the session does not hold yet; lift."""
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
-    counts = Counts(skipped=len(plan.push_lateral_mm) - len(pending))
+    written, reacquired, failures = 0, 0, []
+    summary = partial(PositionSummary, block=block.name, batch_id=block.batch_id, position=position_index,
+                      x_mm=float(xy_mm[0]), y_mm=float(xy_mm[1]), skipped=len(plan.push_lateral_mm) - len(pending))
     if not pending:
-        return counts
+        return summary()
     # Before the probe moves: a position the disk has no room for is not begun.
     writer.ensure_room(len(pending))
     robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
@@ -131,6 +178,7 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 if outcome.qc.passed or attempt == plan.qc.max_attempts:
                     break
             failed = not outcome.qc.passed
+            reacquired += attempt - 1
             writer.append_sequence(SequenceRecord(
                 key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
                 push_lateral_mm=lateral_mm, probe_pose=contact.pose,
@@ -142,10 +190,10 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
             ))
             if failed:
-                counts.failed += 1
+                failures.append(outcome.qc.check)
             else:
-                counts.written += 1
-    return counts
+                written += 1
+    return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
 
 
 def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
@@ -157,6 +205,10 @@ def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
     lift_clear(devices.robot, clearance_z_m=clearance_z_m, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
 
 
+def _run_name() -> str:
+    return started_name(f"campaign {parameter_name('plan', load_campaign_plan)}")
+
+
 @dataclass
 class CampaignRun:
     """A campaign run's progress across the attempts a fault may cost it: what is done, what the operator
@@ -166,34 +218,33 @@ class CampaignRun:
     plan: CampaignPlan
     labels: dict[str, Label]
     n_positions: int
-    progress: UUID
-    totals: Counts = field(default_factory=Counts)
+    progress: Progress
+    positions: list[PositionSummary] = field(default_factory=list)
     sessions: dict[str, None] = field(default_factory=dict)
     done: set[tuple[str, int]] = field(default_factory=set)
     skipped: set[tuple[str, int]] = field(default_factory=set)
     site: Site = field(default_factory=Site)
 
-    def advance(self) -> None:
-        self.done.add(self.site.key)
-        steps = len(self.plan.blocks) * self.n_positions
-        update_progress_artifact(self.progress, progress=100.0 * len(self.done | self.skipped) / steps)
 
-
-@flow(name="swei-campaign", log_prints=True)
-def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None,
+@flow(name="swei-campaign", flow_run_name=_run_name, log_prints=True)
+def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoints | None = None,
                   max_positions: int | None = None, on_fault: FaultPolicy = "stop") -> CampaignSummary:
     """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
 
-    ``endpoints``: a running twin to use; without, the rig file says what to bring up (a twin process, the
-    in-process simulation) or which hardware to connect to. ``on_fault``: ``"stop"`` ends the run at a device
-    fault, safely; ``"ask"`` pauses it with a form for the operator at the Prefect UI (``orchestrator.recovery``).
+    ``rig`` and ``plan``: the models, or the paths of their files. ``endpoints``: a running twin to use;
+    without, the rig file says what to bring up (a twin process, the in-process simulation) or which
+    hardware to connect to. ``max_positions`` stops each block after that many positions. ``on_fault``:
+    ``"stop"`` ends the run at a device fault, safely; ``"ask"`` pauses it with a form for the operator at the
+    Prefect UI (``orchestrator.recovery``).
     """
-    rig, plan, labels = campaign_preflight(rig_path, plan_path)
-    progress = create_progress_artifact(progress=0.0, description=f"campaign {plan.name}")
-    assert isinstance(progress, UUID), "a synchronous flow gets the artifact's id, not a coroutine"
-    run = CampaignRun(rig, plan, labels, min(plan.n_positions, max_positions or plan.n_positions), progress)
+    rig, plan, labels = campaign_preflight(rig, plan)
+    tags = run_tags(rig, plan.name, (b.batch_id for b in plan.blocks))
+    tag_flow_run(tags)
+    n_positions = min(plan.n_positions, max_positions or plan.n_positions)
+    run = CampaignRun(rig, plan, labels, n_positions, Progress(f"campaign {plan.name}", total=len(plan.blocks) * n_positions))
     # The devices are held before a twin is started for them: a second run for the same twin waits here.
-    with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, stand_in_for(backend) as stand_in:
+    with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, \
+            stand_in_for(backend) as stand_in, prefect_tags(*tags):
         confirm = operator_for(stand_in).confirm
         while True:
             try:
@@ -205,15 +256,16 @@ def campaign_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None =
                 action = ask_operator(fault, run.site)
                 if action == "abort":
                     raise
-                if action == "skip":
+                if action == "skip" and run.site.position >= 0:
                     run.skipped.add(run.site.key)
+                    run.progress.advance(f"{run.site.block} position {run.site.position} skipped")
                 # The operator has just looked at the rig: a protective stop is unlocked without asking twice.
                 confirm = _confirmed_by_the_fault_form
-    sessions = list(run.sessions)
-    create_markdown_artifact(key=f"campaign-{plan.name.lower().replace('_', '-')}", markdown=_summary(plan, run.totals, sessions),
-                             description=f"SWEI campaign {plan.name}")
-    return CampaignSummary(sessions=sessions, written=run.totals.written, failed=run.totals.failed, skipped=run.totals.skipped,
-                           skipped_positions=[f"{block} position {index}" for block, index in sorted(run.skipped)])
+    summary = CampaignSummary(plan=plan.name, rig=rig.name, sessions=list(run.sessions), positions=run.positions,
+                              calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks},
+                              skipped_positions=[f"{block} position {index}" for block, index in sorted(run.skipped)])
+    publish_campaign(summary)
+    return summary
 
 
 def _confirmed_by_the_fault_form(message: str) -> None:
@@ -233,22 +285,15 @@ def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, co
         with then_always(partial(safe_state, devices, clearance_z_m=clear_z), what="making the rig safe"):
             safe_state(devices, clearance_z_m=clear_z)
             for block in plan.blocks:
-                path = session_path(plan, block)
+                path = session_path(plan, block).resolve()
                 run.sessions[str(path)] = None
-                positions = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
+                xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
                 with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                    for index in range(min(run.n_positions, len(positions))):
+                    for index in range(min(run.n_positions, len(xy_mm))):
                         if (block.name, index) in run.done | run.skipped:
                             continue
                         run.site = Site(block.name, index)
-                        run.totals.add(acquire_position(devices, writer, plan, block, index, positions[index], run.labels[block.name]))
-                        run.advance()
+                        run.positions.append(acquire_position(devices, writer, plan, block, index, xy_mm[index], run.labels[block.name]))
+                        run.done.add(run.site.key)
+                        run.progress.advance(f"{block.batch_id} position {index}")
                 get_run_logger().info("block %s: session %s", block.name, path)
-
-
-def _summary(plan: CampaignPlan, totals: Counts, sessions: list[str]) -> str:
-    lines = [f"## Campaign {plan.name}", "", f"- sequences written: {totals.written}",
-             f"- recorded as failed after {plan.qc.max_attempts} attempts: {totals.failed}",
-             f"- already present (resumed): {totals.skipped}", "", "Sessions:"]
-    lines += [f"- `{s}`" for s in sessions]
-    return "\n".join(lines)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
 
 from shearlab.datasets.reader import SessionReader
@@ -26,15 +26,19 @@ from shearlab.orchestrator.first_failure import then_always
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import Operator, operator_for
 from shearlab.orchestrator.procedures.indentation import indent
+from shearlab.orchestrator.progress import Progress
+from shearlab.orchestrator.reports import publish_calibration
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
+from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
 from shearlab.protocols.phantoms import Cylinder
-from shearlab.protocols.plan_on_rig import load_calibration_on_rig
-from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan
-from shearlab.protocols.rig import Rig
+from shearlab.protocols.plan_on_rig import ensure_fits
+from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan, load_calibration_plan
+from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
 
 
-@task(name="indent-cylinder", retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
+@task(name="indent-cylinder", task_run_name="{cylinder.batch_id} cylinder {cylinder.index}",
+      retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def indent_cylinder(devices: RigDevices, operator: Operator, cylinder: Cylinder, plan: CalibrationPlan, writer: SessionWriter) -> str:
     """Operator places the cylinder; one indentation; the raw log goes to the session file."""
@@ -62,7 +66,7 @@ def compression_runs(path: Path) -> list[CompressionRun]:
             for run in runs]
 
 
-@task(name="fit-batch", cache_policy=NO_CACHE)
+@task(name="fit-batch", task_run_name="fit {batch.batch_id}", cache_policy=NO_CACHE)
 def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path) -> CalibrationFit:
     runs = compression_runs(session_path)
     fit = fit_modulus(runs, strain_range=plan.indentation.strain_range)
@@ -96,42 +100,46 @@ def session_path(plan: CalibrationPlan, batch: CalibrationBatch) -> Path:
     return plan.out_dir / f"calibration_{batch.batch_id}.h5"
 
 
-@flow(name="indentation-calibration", log_prints=True)
-def calibration_flow(rig_path: Path, plan_path: Path, endpoints: Endpoints | None = None) -> list[CalibrationFit]:
-    """Indent every cylinder of every batch in the plan and fit one modulus per batch."""
+def _run_name() -> str:
+    return started_name(f"calibration {parameter_name('plan', load_calibration_plan)}")
+
+
+@flow(name="indentation-calibration", flow_run_name=_run_name, log_prints=True)
+def calibration_flow(rig: Rig | Path, plan: CalibrationPlan | Path, endpoints: Endpoints | None = None) -> list[CalibrationFit]:
+    """Indent every cylinder of every batch in the plan and fit one modulus per batch.
+
+    ``rig`` and ``plan``: the models, or the paths of their files; ``endpoints``: a running twin to use.
+    """
     logger = get_run_logger()
-    rig, plan = load_calibration_on_rig(rig_path, plan_path)
+    plan_file = plan if isinstance(plan, Path | str) else None
+    rig, plan = as_model(rig, load_rig), as_model(plan, load_calibration_plan)
+    # Before any device moves: the plan within the rig's hexapod limits.
+    ensure_fits(plan, rig, plan_file=plan_file)
+    tags = run_tags(rig, plan.name, (b.batch_id for b in plan.batches))
+    tag_flow_run(tags)
     records: list[CalibrationFit] = []
-    with hold_devices(rig, ("hexapod", "indenter_ft"), endpoints), rig_backend(rig, endpoints) as backend, \
+    sessions: list[str] = []
+    progress = Progress(f"calibration {plan.name}", total=sum(b.cylinders for b in plan.batches))
+    # The devices are held before a twin is started for them: a second run for the same twin waits here.
+    with hold_devices(rig, ("hexapod", "indenter_ft"), endpoints), rig_backend(rig, endpoints) as backend, prefect_tags(*tags), \
             stand_in_for(backend) as stand_in, open_devices(rig, backend, ("hexapod", "indenter_ft"), stand_in=stand_in) as devices:
         operator = operator_for(devices.stand_in)
         with then_always(devices.hexapod.halt, what="halting the hexapod"):
             for batch in plan.batches:
-                path = session_path(plan, batch)
+                path = session_path(plan, batch).resolve()
+                sessions.append(str(path))
                 with SessionWriter.open(path, session=_session_info(batch, plan, rig), resume=True) as writer:
                     done = writer.completed_indentation_runs()
                     for index in range(batch.cylinders):
-                        if index in done:
-                            continue
-                        cylinder = Cylinder(batch_id=batch.batch_id, concentration_pct=batch.concentration_pct,
-                                            index=index, radius_mm=batch.radius_mm, length_mm=batch.length_mm)
-                        reason = indent_cylinder(devices, operator, cylinder, plan, writer)
-                        logger.info("batch %s cylinder %d: %s", batch.batch_id, index + 1, reason)
+                        if index not in done:
+                            cylinder = Cylinder(batch_id=batch.batch_id, concentration_pct=batch.concentration_pct,
+                                                index=index, radius_mm=batch.radius_mm, length_mm=batch.length_mm)
+                            reason = indent_cylinder(devices, operator, cylinder, plan, writer)
+                            logger.info("batch %s cylinder %d: %s", batch.batch_id, index, reason)
+                        progress.advance(f"{batch.batch_id} cylinder {index}")
                 record = fit_batch(batch, plan, path)
-                logger.info("batch %s: E = %.2f kPa (95 %% CI %.2f-%.2f, R2 %.4f)", batch.batch_id, record.e_kpa,
-                            *record.ci95_kpa, record.r2)
+                logger.info("batch %s: E = %.2f kPa (95 %% CI %.2f-%.2f, R2 %.4f), id %s", batch.batch_id, record.e_kpa,
+                            *record.ci95_kpa, record.r2, record.calibration_id)
                 records.append(record)
-    create_markdown_artifact(
-        key="calibration-summary",
-        markdown=_summary(records),
-        description=f"indentation calibration {plan.name}",
-    )
+    publish_calibration(plan.name, records, sessions)
     return records
-
-
-def _summary(records: list[CalibrationFit]) -> str:
-    lines = ["| batch | concentration % | E kPa | 95 % CI kPa | points | R2 | calibration id |", "|---|---|---|---|---|---|---|"]
-    for r in records:
-        lines.append(f"| {r.batch_id} | {r.concentration_pct} | {r.e_kpa:.2f} | {r.ci95_kpa[0]:.2f}-{r.ci95_kpa[1]:.2f} "
-                     f"| {r.n_points} | {r.r2:.4f} | {r.calibration_id} |")
-    return "\n".join(lines)

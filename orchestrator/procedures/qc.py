@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from shearlab.protocols.plans import QcSettings
 from shearlab.protocols.signal.quality import displacement_snr_db, frame_correlation
 
+# The checks by name, in the order they are applied: a campaign counts its failures by these.
+QcCheck = Literal["ok", "contact_force", "decorrelated", "peak_displacement", "displacement_snr", "shot_refused"]
+
 
 @dataclass(frozen=True)
 class QcVerdict:
+    """``check`` names the first check that failed (``"ok"`` when none did); ``reason`` says it with the numbers."""
+
     passed: bool
+    check: QcCheck
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
 
@@ -36,12 +43,15 @@ def check_sequence(
     }
     force_error = max(abs(force_before_n - target_force_n), abs(force_after_n - target_force_n))
     if force_error > settings.max_force_error_n:
-        return QcVerdict(False, f"contact force off by {force_error:.3f} N during the shot", figures)
+        return QcVerdict(False, "contact_force", f"contact force off by {force_error:.3f} N during the shot", figures)
     if figures["frame_correlation"] < settings.min_frame_correlation:
-        return QcVerdict(False, f"echoes decorrelated (correlation {figures['frame_correlation']:.2f}): acoustic contact lost?", figures)
+        correlation = figures["frame_correlation"]
+        return QcVerdict(False, "decorrelated", f"echoes decorrelated (correlation {correlation:.2f}): acoustic contact lost?", figures)
     if figures["peak_um"] < settings.min_peak_um:
-        return QcVerdict(False, f"peak displacement {figures['peak_um']:.2f} um below {settings.min_peak_um} um", figures)
+        peak_um = figures["peak_um"]
+        return QcVerdict(False, "peak_displacement", f"peak displacement {peak_um:.2f} um below {settings.min_peak_um} um", figures)
     if figures["displacement_snr_db"] < settings.min_displacement_snr_db:
         snr_db = figures["displacement_snr_db"]
-        return QcVerdict(False, f"displacement SNR {snr_db:.1f} dB below {settings.min_displacement_snr_db} dB", figures)
-    return QcVerdict(True, "ok", figures)
+        limit_db = settings.min_displacement_snr_db
+        return QcVerdict(False, "displacement_snr", f"displacement SNR {snr_db:.1f} dB below {limit_db} dB", figures)
+    return QcVerdict(True, "ok", "ok", figures)

@@ -78,7 +78,7 @@ def acquire_sequence(
     except DeviceRefusedError as exc:
         if exc.transient and exc.retry_after_s:
             clock.sleep(exc.retry_after_s)
-        return SequenceOutcome(None, None, QcVerdict(False, f"shot refused: {exc}"), np.array([(t0 - t1) / 2]),
+        return SequenceOutcome(None, None, QcVerdict(False, "shot_refused", f"shot refused: {exc}"), np.array([(t0 - t1) / 2]),
                                np.array([force_before]), None)
     t2 = clock.now()
     force_after = contact_force_n(probe_ft)

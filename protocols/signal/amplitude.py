@@ -29,6 +29,11 @@ FOCUS_BOX_HALF_M = (2e-3, 0.5e-3)
 NEIGHBOURS = 7
 
 
+def displacement_std_um(volume_um: np.ndarray) -> float:
+    """Standard deviation of a whole displacement volume (float64 accumulation), its unit."""
+    return float(np.asarray(volume_um).std(dtype=np.float64))
+
+
 def amplitude_summary(volume_um: np.ndarray, grid: ImageGrid, *, push_lateral_m: float,
                       focus_depth_m: float) -> dict[AmplitudeFeature, float]:
     """The amplitude summaries of one sequence.
@@ -42,7 +47,7 @@ def amplitude_summary(volume_um: np.ndarray, grid: ImageGrid, *, push_lateral_m:
     cols = np.abs(grid.lateral_m - push_lateral_m) <= FOCUS_BOX_HALF_M[1]
     if not rows.any() or not cols.any():
         raise ValueError("the push focus lies outside the image")
-    return {"displacement_std_um": float(volume.std()),
+    return {"displacement_std_um": displacement_std_um(volume),
             "peak_near_focus_um": float(volume[:, rows][:, :, cols].max())}
 
 
@@ -102,5 +107,6 @@ __all__ = [
     "AmplitudeRegression",
     "RegressionFamily",
     "amplitude_summary",
+    "displacement_std_um",
     "leave_one_group_out_mae",
 ]

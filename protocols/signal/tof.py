@@ -25,8 +25,8 @@ import scipy.fft
 from scipy.ndimage import gaussian_filter, uniform_filter
 from scipy.signal.windows import tukey
 
-from shearlab.protocols.phantoms import DENSITY_KG_M3, POISSON_RATIO
 from shearlab.protocols.sequences import ImageGrid
+from shearlab.protocols.signal.modulus import speed_to_modulus_kpa
 
 # Depth rows correlated per chunk: bounds memory at ~(rows x lateral x 700) complex numbers.
 _ROWS_PER_CHUNK = 32
@@ -161,30 +161,6 @@ def tof_speed_map(volume_um: np.ndarray, grid: ImageGrid, *, push_lateral_m: flo
     return TofResult(speed_m_s=speed, attempted=attempted)
 
 
-def tof_modulus_kpa(speed_m_s: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
-    """E_ToF = alpha rho 2 (1 + nu) c^2 (paper Eq. 1), kPa; NaN speeds stay NaN."""
-    return alpha * DENSITY_KG_M3 * 2 * (1 + POISSON_RATIO) * np.square(np.asarray(speed_m_s, dtype=np.float64)) / 1e3
-
-
-def fit_alpha(c_estimates: np.ndarray, e_indentation_kpa: float) -> float:
-    """Scale alpha making the mean ToF modulus of one concentration equal its indentation modulus.
-
-    Parameters
-    ----------
-    c_estimates
-        ToF speeds of that concentration, m/s, any shape; NaN (failed) estimates are ignored.
-    e_indentation_kpa
-        Its indentation (quasi-static) Young's modulus, kPa.
-    """
-    e_unscaled = tof_modulus_kpa(c_estimates, alpha=1.0)
-    finite = np.isfinite(e_unscaled)
-    if not finite.any():
-        raise ValueError("no finite ToF estimate to fit alpha on")
-    if not e_indentation_kpa > 0:
-        raise ValueError(f"e_indentation_kpa must be > 0, got {e_indentation_kpa}")
-    return float(e_indentation_kpa / e_unscaled[finite].mean())
-
-
 def smooth_map(values: np.ndarray, grid: ImageGrid, *, kernel_mm: float = 2.0) -> np.ndarray:
     """NaN-aware Gaussian smoothing of a ``(depth, lateral)`` map over a ``kernel_mm`` square kernel.
 
@@ -217,7 +193,7 @@ def tof_elasticity_map(volumes_um: list[np.ndarray], grid: ImageGrid, *, push_la
     """Compounded ToF Young's modulus map, kPa ``(depth, lateral)``: per push speed -> modulus -> smooth -> mean."""
     if len(volumes_um) != len(push_lateral_m):
         raise ValueError("one push position per volume")
-    maps = [smooth_map(tof_modulus_kpa(tof_speed_map(v, grid, push_lateral_m=x, settings=settings).speed_m_s,
+    maps = [smooth_map(speed_to_modulus_kpa(tof_speed_map(v, grid, push_lateral_m=x, settings=settings).speed_m_s,
                                        alpha=alpha), grid, kernel_mm=kernel_mm)
             for v, x in zip(volumes_um, push_lateral_m, strict=True)]
     return compound_maps(maps)

@@ -19,7 +19,7 @@ def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, ri
     twin = twin_factory(speed=SPEED)
     rig = rig_file(twin.host, SPEED)
     plan_path = calibration_plan(tmp_path, {"T-10": 10.0, "T-17.5": 17.5}, name="mini")
-    records = calibration_flow(rig_path=rig, plan_path=plan_path, endpoints=twin.endpoints)
+    records = calibration_flow(rig=rig, plan=plan_path, endpoints=twin.endpoints)
 
     plan = load_calibration_plan(plan_path)
     assert [r.batch_id for r in records] == ["T-10", "T-17.5"]
@@ -44,5 +44,5 @@ def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, ri
     assert (plan.out_dir / "stress_strain_T-10.png").stat().st_size > 0
 
     # Rerunning resumes: no cylinder is indented twice, a new fit is recorded from the same runs.
-    again = calibration_flow(rig_path=rig, plan_path=plan_path, endpoints=twin.endpoints)
+    again = calibration_flow(rig=rig, plan=plan_path, endpoints=twin.endpoints)
     assert again[0].e_kpa == pytest.approx(records[0].e_kpa, rel=1e-9)

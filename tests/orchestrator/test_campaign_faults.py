@@ -172,7 +172,7 @@ def test_protective_stop_during_contact_fails_naming_the_robot(campaign_plan, tm
     # Inject as the probe touches the gel, before contact has settled at 0.2 N.
     with Monitor(twin, when=lambda s: s.probe_force_n > 0.02, fault=Fault(device="robot", kind="protective_stop")) as monitor, \
             pytest.raises(DeviceError) as caught:
-        campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+        campaign_flow(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints)
     assert monitor.injected_state is not None
     assert caught.value.device == "robot" and "protective stop" in str(caught.value)
     state = twin_state(twin)
@@ -189,7 +189,7 @@ def test_probe_sensor_unplugged_mid_campaign_fails_naming_it_and_keeps_the_data(
     session = tmp_path / "sessions" / "faults_block_10p0.h5"
     with Monitor(twin, when=lambda s: complete_sequences(session) >= 1, fault=Fault(device="probe_ft", kind="unplug")) as monitor, \
             pytest.raises(DeviceError) as caught:
-        campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+        campaign_flow(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints)
     assert monitor.injected_state is not None
     assert caught.value.device == "probe_ft" and isinstance(caught.value, DeviceConnectionError), caught.value
     # The probe was lifted clear (the robot itself is fine, so no protective stop is needed).
@@ -206,7 +206,7 @@ def test_scanner_fault_is_reacquired_and_the_campaign_completes(campaign_plan, t
     with TwinControl(twin.endpoints.control) as control:
         control.inject_fault(Fault(device="scanner", kind="fault", message="HV supply tripped"))  # the next FIRE
     with Monitor(twin) as monitor:
-        summary = campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+        summary = campaign_flow(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints)
     assert summary.written == 2 and summary.failed == 0
     records = {r.key: r for r in assert_sessions_sound(plan_path)}
     assert records[sequence_key(0, 1)].attempt == 2 and records[sequence_key(0, 2)].attempt == 1
@@ -221,7 +221,7 @@ def test_scanner_fault_on_the_last_attempt_is_recorded_as_failed_with_its_reason
     plan_path = campaign_plan(tmp_path, positions=1, pushes=(-8.0, 8.0), max_attempts=1, name="faults")
     with TwinControl(twin.endpoints.control) as control:
         control.inject_fault(Fault(device="scanner", kind="fault", message="HV supply tripped"))
-    summary = campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    summary = campaign_flow(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints)
     assert summary.written == 1 and summary.failed == 1
     records = {r.key: r for r in assert_sessions_sound(plan_path)}
     failed = records[sequence_key(0, 1)]
@@ -238,7 +238,7 @@ def test_gcs_error_during_calibration_is_typed_and_halts_the_hexapod(tmp_path, t
     plan_path = calibration_plan(tmp_path, {"T-10": 10.0}, name="faults")
     with Monitor(twin, when=lambda s: s.cylinder is not None, fault=Fault(device="hexapod", kind="error", code=7)) as monitor, \
             pytest.raises(GCSError) as caught:
-        calibration_flow(rig_path=rig_file(twin.host, speed), plan_path=plan_path, endpoints=twin.endpoints)
+        calibration_flow(rig=rig_file(twin.host, speed), plan=plan_path, endpoints=twin.endpoints)
     assert monitor.injected_state is not None
     assert caught.value.device == "hexapod" and caught.value.code == 7
     assert "hexapod" in str(caught.value) and "GCS error 7" in str(caught.value)

@@ -22,7 +22,7 @@ SPEED = 10.0
 def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory, rig_file, campaign_plan, prefect_harness):
     twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 0.0, 8.0), blocks=("block_10p0", "block_17p5"), name="mini")
-    summary = campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    summary = campaign_flow(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints)
     assert summary.written == 2 * 2 * 3 and summary.failed == 0
 
     plan = load_campaign_plan(plan_path)
@@ -51,5 +51,5 @@ def test_mini_campaign_writes_labelled_checkable_sessions(tmp_path, twin_factory
     assert state.probe_force_n == 0.0 and not state.protective_stopped
 
     # A rerun finds nothing left to do.
-    again = campaign_flow(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints)
+    again = campaign_flow(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints)
     assert again.written == 0 and again.skipped == 12

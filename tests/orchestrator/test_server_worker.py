@@ -159,13 +159,13 @@ def test_two_rigs_acquire_side_by_side_under_one_worker(campaign_plan, tmp_path,
 
     def submit(i: int) -> FlowRun:
         return run_deployment("swei-campaign/scale-test", timeout=0, parameters={
-            "rig_path": str(rig_paths[i]), "plan_path": str(plan_paths[i]), "endpoints": twins[i].endpoints.model_dump(mode="json")})
+            "rig": str(rig_paths[i]), "plan": str(plan_paths[i]), "endpoints": twins[i].endpoints.model_dump(mode="json")})
 
     with temporary_settings({PREFECT_API_URL: prefect_env["PREFECT_API_URL"]}), \
             get_client(sync_client=True) as client, contextlib.ExitStack() as rig_a_in_use:
         campaign = flow.from_source(source=str(ROOT), entrypoint="orchestrator/flows/acquisition.py:campaign_flow")
         campaign.deploy(name="scale-test", work_pool_name=POOL, print_next_steps=False, ignore_warnings=True,
-                        parameters={"rig_path": str(rig_paths[0]), "plan_path": str(plan_paths[0])})
+                        parameters={"rig": str(rig_paths[0]), "plan": str(plan_paths[0])})
 
         # Someone holds rig A (as another campaign on it would): run A starts, then waits for its devices.
         rig_a_in_use.enter_context(hold_devices(rigs[0], ACQUISITION_DEVICES, twins[0].endpoints))

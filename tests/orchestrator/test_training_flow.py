@@ -10,7 +10,7 @@ import torch
 
 from shearlab.datasets.catalogue import Catalogue
 from shearlab.orchestrator.flows.training import training_flow
-from shearlab.training.synthetic import synthetic_session_info, write_synthetic_session
+from shearlab.training.synthetic import small_sequence_spec, synthetic_session_info, write_synthetic_session
 from shearlab.training.truth_windows import TruthMapWindowDataset
 
 pytestmark = pytest.mark.slow
@@ -18,23 +18,30 @@ pytestmark = pytest.mark.slow
 
 def test_training_flow_writes_report_split_and_checkpoint(tmp_path, prefect_harness):
     sessions = tmp_path / "sessions"
+    # Wide enough that part of the ROI lies outside the push zone, where the robust alpha is fitted.
+    spec = small_sequence_spec(n_lateral=192)
     for conc, e_kpa in ((7.5, 37.5), (15.0, 97.2)):
-        write_synthetic_session(sessions / f"block-{conc:g}.h5", synthetic_session_info(f"block-{conc:g}", concentration_pct=conc),
+        write_synthetic_session(sessions / f"block-{conc:g}.h5",
+                                synthetic_session_info(f"block-{conc:g}", concentration_pct=conc, spec=spec),
                                 positions=range(8), pushes=(2, 4), e_kpa=e_kpa)
     plan = tmp_path / "training.toml"
     plan.write_text(f'sessions_dir = "{sessions}"\nout_dir = "{tmp_path / "out"}"\nwindow_px = 5\ninit_channels = 3\n'
                     'growth_rate = 3\nepochs = 2\nbatch_size = 16\nlr = 1e-3\nalpha_concentration_pct = 7.5\n'
-                    'evaluate_inclusions = false\ndevice = "cpu"\n')
+                    'evaluate_inclusions = false\ndevice = "cpu"\nrepeats = 2\n')
     result = training_flow(plan_path=plan)
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert (tmp_path / "out" / "report.html").exists()
-    assert metrics["run"]["split"] == "cv4-fold0-seed0" and (tmp_path / "out" / "split_cv4-fold0-seed0.json").exists()
-    assert metrics["blocks"]["cnn"]["n"] > 0 and "alpha" in metrics["blocks"]["tof"]
-    assert result["metrics"]["run"]["dataset_fingerprint"] == metrics["run"]["dataset_fingerprint"]
+    out = tmp_path / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "report.html").exists() and (out / "split_cv4-fold0-seed0.json").exists()
+    methods = metrics["blocks"]["methods"]
+    assert set(methods) == {"cnn", "training_mean", "amplitude", "tof_paper", "tof_robust", "ttp"}
+    assert methods["tof_paper"]["alpha_rule"] == "mean" and methods["ttp"]["alpha_rule"] == "robust"
+    assert result["metrics"]["provenance"]["dataset fingerprint"] == metrics["provenance"]["dataset fingerprint"]
+    # Two seeds, two nets, the spread of their held-out error in the report.
+    assert metrics["seeds"]["seeds"] == [0, 1] and len(metrics["seeds"]["cnn_mae_kpa"]) == 2
     # The model carries the split it was trained on and the fingerprint of its data.
-    checkpoint = torch.load(metrics["run"]["checkpoint"], weights_only=True)
+    checkpoint = torch.load(out / "cnn_w5_cv4-fold0-seed0_seed0.pt", weights_only=True)
     assert "cv4-fold0-seed0" in str(checkpoint["split"])
-    assert checkpoint["dataset_fingerprint"] == metrics["run"]["dataset_fingerprint"]
+    assert "batch-7.5" in metrics["provenance"]["batches without a calibration record"]
 
 
 def test_truth_map_windows_take_the_label_at_their_centre(tmp_path):

@@ -23,7 +23,7 @@ SIM_RIG = Path(__file__).resolve().parents[2] / "rigs" / "sim.toml"
 def test_a_campaign_runs_in_process_in_seconds(campaign_plan, tmp_path: Path, prefect_harness) -> None:
     plan_path = campaign_plan(tmp_path, positions=2, pushes=(-8.0, 8.0), blocks=("block_10p0", "block_17p5"), name="sim")
     started = time.perf_counter()
-    summary = campaign_flow(rig_path=SIM_RIG, plan_path=plan_path)
+    summary = campaign_flow(rig=SIM_RIG, plan=plan_path)
     elapsed = time.perf_counter() - started
     assert summary.written == 2 * 2 * 2 and summary.failed == 0 and summary.skipped == 0
     # Eight full-size shots (0.5 s of physics each) and their Loupas; no wall time spent waiting on devices.
@@ -35,7 +35,7 @@ def test_a_campaign_runs_in_process_in_seconds(campaign_plan, tmp_path: Path, pr
                 record = reader.read_sequence(ref.key)
                 assert record.qc.passed and record.attempt == 1, record.qc
                 assert abs(record.contact_force_n - 0.2).max() < 0.05
-    again = campaign_flow(rig_path=SIM_RIG, plan_path=plan_path)
+    again = campaign_flow(rig=SIM_RIG, plan=plan_path)
     assert again.written == 0 and again.skipped == 8
 
 
@@ -43,7 +43,7 @@ def test_a_calibration_runs_in_process_and_recovers_the_hidden_modulus(tmp_path:
     # Five times the paper's plate speed: the same stops and fit, a fifth of the samples.
     plan_path = calibration_plan(tmp_path, {"S-17.5": 17.5}, name="sim", plate_speed_mm_s=0.05)
     started = time.perf_counter()
-    records = calibration_flow(rig_path=SIM_RIG, plan_path=plan_path)
+    records = calibration_flow(rig=SIM_RIG, plan=plan_path)
     elapsed = time.perf_counter() - started
     # The two cylinders are samples of the batch, each with its own modulus: the interval from their
     # spread holds the batch's hidden truth.

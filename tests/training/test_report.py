@@ -1,11 +1,15 @@
+"""Figures hold the data they were given; the report opens with the answer its numbers support."""
+
+from __future__ import annotations
+
 import json
+from pathlib import Path
 
 import numpy as np
-import pytest
 from matplotlib.image import imread
 
-from shearlab.training.figures import dice_curves, inclusion_maps, mae_vs, mean_std_maps, save_figure
-from shearlab.training.report import write_report
+from shearlab.training.figures import dice_curves, mae_vs, map_panels, save_figure
+from shearlab.training.report import findings, kpa, write_report
 from shearlab.training.synthetic import small_grid
 
 
@@ -16,74 +20,95 @@ def _maps() -> tuple[np.ndarray, np.ndarray]:
     return mean, mask
 
 
-def test_map_figures_show_the_maps_they_were_given():
+def test_map_panels_share_one_colour_scale_and_show_their_maps() -> None:
     grid = small_grid(40, 60)
     mean, mask = _maps()
-    figure = mean_std_maps(mean, mean * 0.1, grid, roi=(slice(5, 35), slice(10, 50)), push_lateral_mm=-1.0, title="push 4")
-    mean_ax, std_ax = figure.axes[:2]
-    np.testing.assert_array_equal(mean_ax.images[0].get_array(), mean)
-    np.testing.assert_array_equal(std_ax.images[0].get_array(), mean * 0.1)
-    # The push is marked where it fired, in mm across the probe.
-    assert any(np.allclose(line.get_xdata(), -1.0) for line in mean_ax.lines)
-    # Image extent is the grid's, in mm: lateral across, depth downwards.
-    left, right, bottom, top = mean_ax.images[0].get_extent()
-    assert left < grid.lateral_m[0] * 1e3 < grid.lateral_m[-1] * 1e3 < right and top < bottom
-
     truth = np.where(mask, 97.0, 37.0)
-    figure = inclusion_maps({"truth": truth, "ToF": mean}, grid, inclusion_mask=mask, vmax_kpa=120.0)
+    with_gap = mean.copy()
+    with_gap[0, 0] = np.nan
+    figure = map_panels({"push 4": {"truth": truth, "ToF": with_gap}}, grid, vmax_kpa=120.0, inclusion_mask=mask,
+                        push_lateral_mm={"push 4": -1.0})
     shown = {ax.get_title(): ax.images[0] for ax in figure.axes if ax.images}
     np.testing.assert_array_equal(shown["truth"].get_array(), truth)
-    assert shown["ToF"].get_clim() == (0.0, 120.0)
+    assert {image.get_clim() for image in shown.values()} == {(0.0, 120.0)}
+    # A failed estimate is masked (drawn grey), not shown as zero.
+    assert np.ma.is_masked(shown["ToF"].get_array()[0, 0])
+    ax = next(ax for ax in figure.axes if ax.get_title() == "ToF")
+    assert any(np.allclose(line.get_xdata(), -1.0) for line in ax.lines)
+    left, right, bottom, top = shown["truth"].get_extent()
+    assert left < grid.lateral_m[0] * 1e3 < grid.lateral_m[-1] * 1e3 < right and top < bottom
 
 
-def test_line_figures_plot_the_numbers_they_were_given():
-    figure = mae_vs([17.42, 37.55], {"CNN": [(5.0, 1.0), (6.0, 2.0)], "ToF": [(9.0, 3.0), (12.0, 4.0)]}, xlabel="E (kPa)")
+def test_mae_figure_draws_each_interval_and_never_below_zero() -> None:
+    figure = mae_vs([17.42, 37.55], {"CNN": [(5.0, 4.0, 6.5), (6.0, np.nan, np.nan)], "ToF": [(9.0, 7.0, 12.0), (12.0, 10.0, 15.0)]},
+                    xlabel="E (kPa)")
     ax = figure.axes[0]
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["CNN", "ToF"]
-    # One error bar per method: the means at the given stiffnesses (offset sideways a little), +/- the std.
     bars = {bar.get_label(): bar for bar in ax.containers}
-    for name, means, stds in (("CNN", [5.0, 6.0], [1.0, 2.0]), ("ToF", [9.0, 12.0], [3.0, 4.0])):
-        data_line, caps, _ = bars[name].lines
-        np.testing.assert_array_equal(data_line.get_ydata(), means)
-        np.testing.assert_allclose(data_line.get_xdata(), [17.42, 37.55], atol=0.02 * (37.55 - 17.42))
-        np.testing.assert_allclose(sorted(np.concatenate([cap.get_ydata() for cap in caps])),
-                                   sorted(np.concatenate([np.subtract(means, stds), np.add(means, stds)])))
+    line, caps, _ = bars["ToF"].lines
+    np.testing.assert_array_equal(line.get_ydata(), [9.0, 12.0])
+    np.testing.assert_allclose(sorted(np.concatenate([cap.get_ydata() for cap in caps])), [7.0, 10.0, 12.0, 15.0])
+    # A point without an interval (one position) gets a bar of zero length, not a made-up one.
+    line, caps, _ = bars["CNN"].lines
+    assert sorted(np.concatenate([cap.get_ydata() for cap in caps])) == [4.0, 6.0, 6.0, 6.5]
+    assert ax.get_ylim()[0] == 0
 
     figure = dice_curves([10, 50, 90], {"65": [0.2, 0.9, 0.1]}, marked_threshold_kpa=67.38)
-    ax = figure.axes[0]
-    curve = next(line for line in ax.lines if line.get_label() == "65")
+    curve = next(line for line in figure.axes[0].lines if line.get_label() == "65")
     np.testing.assert_array_equal(curve.get_xydata(), [[10, 0.2], [50, 0.9], [90, 0.1]])
-    assert any(np.allclose(line.get_xdata(), 67.38) for line in ax.lines if line is not curve)
 
 
-def test_saved_figures_are_images_of_the_figure_and_the_report_links_them(tmp_path):
+def _metrics() -> dict:
+    method = {"mae_push_zone_kpa": [6.0, 5.0, 7.0], "mae_outside_push_zone_kpa": [4.0, 3.5, 4.5], "pearson": 0.95,
+              "failed_fraction": 0.0}
+    return {
+        "study": {"scale": "test", "protocol_text": "3-fold CV", "window_px": 17, "epochs": 3, "alpha_concentration_pct": 10.0},
+        "blocks": {
+            "test_sequences": 12, "test_positions": 4,
+            "methods": {
+                "cnn": {**method, "label": "CNN (17 px)", "mae_kpa": [5.0, 4.0, 6.0]},
+                "tof_robust": {**method, "label": "ToF, robust alpha", "mae_kpa": [9.0, 8.0, 10.5], "alpha": 0.7,
+                               "alpha_rule": "robust", "failed_fraction": 0.1, "cnn_margin_kpa": [-4.0, -5.0, -3.0]},
+                "training_mean": {**method, "label": "training mean", "mae_kpa": [30.0, 20.0, 40.0], "pearson": float("nan"),
+                                  "cnn_margin_kpa": [-25.0, -35.0, -15.0]},
+                "amplitude": {**method, "label": "amplitude regression", "mae_kpa": [5.5, 3.0, 8.0],
+                              "cnn_margin_kpa": [-0.5, -2.0, 1.0]},
+            },
+            "by_concentration": [{"concentration_pct": 10.0, "label_kpa": 54.0, "sequences": 12, "positions": 4,
+                                  "mae_kpa": {"cnn": [5.0, 4.0, 6.0], "tof_robust": [9.0, 8.0, 10.5],
+                                              "training_mean": [30.0, 20.0, 40.0], "amplitude": [5.5, 3.0, 8.0]}}],
+            "by_push": [],
+            "amplitude_invariance": {"gains": [0.5, 2.0], "median_relative_change": 0.0, "limit": 0.05, "holds": True},
+            "push_independence": {"ratio": 2.0, "holds": False, "limit": 1.5, "unseen_pushes": [1, 7],
+                                  "mae_unseen_pushes_kpa": [8.0, 7.0, 9.0], "mae_trained_pushes_kpa": [4.0, 3.0, 5.0]},
+        },
+        "calibration": [{"batch_id": "B1-10.0", "concentration_pct": 10.0, "e_kpa": 54.0, "ci95_kpa": [52.0, 56.0],
+                         "cylinders": 3, "sample_sd_kpa": 1.5, "calibration_id": "cal-B1-10.0-20261128T100000", "figure": None}],
+        "provenance": {"software": "shearlab test"},
+    }
+
+
+def test_findings_say_who_wins_by_how_much_and_what_does_not_hold() -> None:
+    lines = findings(_metrics())
+    text = " ".join(lines)
+    assert "The CNN beats ToF, robust alpha by 4.00 kPa (95 % interval 3.00 to 5.00)" in text
+    assert "cannot be told apart" in text and "amplitude regression" in text
+    assert "Amplitude invariance holds" in text
+    assert "NOT independent" in text
+    assert kpa([5.0, None, None]) == "5.00 kPa" and kpa(None) == "n/a"
+
+
+def test_report_is_a_page_with_the_answer_tables_and_figures(tmp_path: Path) -> None:
     grid = small_grid(40, 60)
     mean, mask = _maps()
-    uniform = save_figure(inclusion_maps({"flat": np.full_like(mean, 50.0)}, grid, vmax_kpa=100.0), tmp_path / "flat.png")
-    textured = save_figure(inclusion_maps({"map": mean}, grid, inclusion_mask=mask, vmax_kpa=100.0), tmp_path / "fig9.png")
-    again = save_figure(inclusion_maps({"map": mean}, grid, inclusion_mask=mask, vmax_kpa=100.0), tmp_path / "again.png")
-    flat_pixels, map_pixels = imread(uniform), imread(textured)
-    assert map_pixels.shape == flat_pixels.shape and map_pixels.shape[0] > 100 and map_pixels.shape[1] > 100
-    # The map fills much of the image: a flat map and a random one differ over a large part of it, and
-    # the same map drawn twice is the same image.
-    assert np.any(map_pixels != flat_pixels, axis=-1).mean() > 0.2
-    np.testing.assert_array_equal(imread(again), map_pixels)
-
+    figure = save_figure(map_panels({"map": {"CNN": mean}}, grid, vmax_kpa=100.0, inclusion_mask=mask), tmp_path / "fig9.png")
+    assert imread(figure).shape[0] > 100
     out = tmp_path / "report"
-    html_path = write_report(out, {"homogeneous": {"cnn": {"mae_kpa": 5.01, "pearson": float("nan")}},
-                                   "alpha": 0.75}, [textured])
+    html_path = write_report(out, _metrics(), [figure], captions={"fig9.png": "Fig. 9: a map."})
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["homogeneous"]["cnn"] == {"mae_kpa": 5.01, "pearson": None}
-    text = html_path.read_text()
-    assert "fig9.png" in text and (out / "fig9.png").exists()
-    assert "missing" in text and "5.01" in text
-    assert imread(out / "fig9.png").shape == map_pixels.shape
-
-
-@pytest.mark.parametrize("vmax", [None, 100.0])
-def test_inclusion_maps_share_one_colour_scale(vmax):
-    grid = small_grid(40, 60)
-    mean, _ = _maps()
-    figure = inclusion_maps({"a": mean, "b": mean / 2}, grid, vmax_kpa=vmax)
-    limits = {ax.images[0].get_clim() for ax in figure.axes if ax.images}
-    assert len(limits) == 1 and next(iter(limits))[1] == (vmax or mean.max())
+    assert metrics["blocks"]["methods"]["training_mean"]["pearson"] is None
+    page = html_path.read_text()
+    assert "Does a spatio-temporal CNN beat time of flight?" in page
+    assert "5.00 kPa [4.00, 6.00]" in page and "Fig. 9: a map." in page and (out / "fig9.png").exists()
+    assert "cal-B1-10.0-20261128T100000" in page and "n/a" in page
+    assert (out / "summary.md").read_text().startswith("| method |")

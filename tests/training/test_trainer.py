@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from shearlab.protocols.signal.tof import tof_modulus_kpa
+from shearlab.protocols.signal.modulus import speed_to_modulus_kpa
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.experiments import cross_validation_fold, fine_tune
@@ -23,7 +23,7 @@ def _data(seed: int, n_per_speed: int = 4, window_px: int = 9, augment: bool = T
         for _ in range(n_per_speed):
             push = grid.lateral_m[0] - rng.uniform(1e-3, 3e-3)
             volumes.append(shear_wave_volume(grid, speed_m_s=speed, push_lateral_m=push, rng=rng, noise_um=0.2))
-            labels.append(float(tof_modulus_kpa(np.array(speed))))
+            labels.append(float(speed_to_modulus_kpa(np.array(speed))))
     return VolumeWindowDataset(volumes, labels, window_px, seed=seed, augment=augment)
 
 

@@ -70,7 +70,7 @@ def test_a_bad_rig_file_names_the_file_and_the_field(tmp_path):
     rig.write_text('name = "x"\n[robot.limits]\nmax_contact_force_n = -1\n')
     result = subprocess.run([sys.executable, "-m", "shearlab.orchestrator.cli", "rig", "check", str(rig)],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 3  # a configuration error (README, exit codes)
     assert str(rig) in result.stderr and "robot.limits.max_contact_force_n" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shearlab.devices.connect import check_rig
-from shearlab.devices.errors import DeviceError
+from shearlab.devices.rig_check import check_rig
 from shearlab.devices.scanner.bridge_wire import MAGIC, PREFIX
 from shearlab.devices.twin import rtde_wire as wire
 from shearlab.devices.twin.guard import MAX_CONNECTIONS, PARTIAL_MESSAGE_S
@@ -133,7 +132,7 @@ def served(twin: TwinProcess, tmp_path: Path) -> None:
     """Every driver connects and reads its device's status; the control endpoint answers."""
     rig = load_rig(Path(__file__).resolve().parents[2] / "rigs" / "twin.toml")
     rows = check_rig(rig, twin.endpoints)
-    assert not [row for row in rows if isinstance(row, DeviceError)], rows
+    assert not [row for row in rows if row.error is not None], rows
     with TwinControl(twin.endpoints.control) as control:
         control.ping()
 
