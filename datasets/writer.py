@@ -501,6 +501,7 @@ class SessionWriter:
         key = int(run.cylinder_index)
         if key in self._runs.done:
             raise SessionConflictError(self.path, "already complete in this session", key=what)
+        ensure_free(self.path.parent, time_s.nbytes + force_n.nbytes + plate_z.nbytes, what=what)
         with self._writing():
             row = self._runs.next_row()
             self._runs.grow(row)

@@ -49,7 +49,8 @@ def build_deployments(config: ServeConfig) -> list[Any]:
         rig, campaign = load_campaign_on_rig(rig_path, plan_path)
         out.append(campaign_flow.to_deployment(
             name=f"{rig.name}-{campaign.name}", cron=campaign.cron,
-            parameters={"rig": str(rig_path), "plan": str(plan_path)},
+            # Served runs have the Prefect UI: a device fault pauses for the operator (orchestrator.recovery).
+            parameters={"rig": str(rig_path), "plan": str(plan_path), "on_fault": "ask"},
             tags=[tag, *run_tags(rig, campaign.name, (b.batch_id for b in campaign.blocks))]))
     if config.training_plan is not None:
         from shearlab.orchestrator.flows.training import training_flow

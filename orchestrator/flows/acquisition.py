@@ -275,6 +275,7 @@ def _confirmed_by_the_fault_form(message: str) -> None:
 def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, confirm: Callable[[str], None]) -> None:
     """Connect the devices and acquire every position not done (or skipped) yet; the probe lifted however it ends."""
     rig, plan = run.rig, run.plan
+    run.site = Site()  # connecting the devices, at no position yet
     # The controller will not run the control script in a protective stop: the robot cannot
     # even be connected before the stop is unlocked.
     release_protective_stop(rig, backend, confirm=confirm)

@@ -34,12 +34,13 @@ def _state(twin: TwinProcess) -> WorldState:
         return control.state()
 
 
-def _paused_run(timeout_s: float = 120.0) -> tuple[UUID, str]:
-    """The paused campaign run and its form's description."""
+def _paused_run(campaign: threading.Thread, timeout_s: float = 120.0) -> tuple[UUID, str] | None:
+    """The paused campaign run and its form's description; ``None`` once the campaign has ended."""
     deadline = time.monotonic() + timeout_s
     paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
     with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
+        while campaign.is_alive():
+            assert time.monotonic() < deadline, "the campaign neither paused nor ended"
             runs = client.read_flow_runs(flow_run_filter=paused)
             if runs and runs[0].state is not None:
                 keyset = keyset_from_paused_state(runs[0].state)
@@ -50,12 +51,13 @@ def _paused_run(timeout_s: float = 120.0) -> tuple[UUID, str]:
                     continue
                 return runs[0].id, description
             time.sleep(0.2)
-    raise AssertionError("the campaign did not pause")
+    return None
 
 
-def _wait_for_sequences(path: Path, n: int, timeout_s: float = 150.0) -> None:
+def _wait_for_sequences(path: Path, n: int, outcome: dict[str, Any], timeout_s: float = 150.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        assert "error" not in outcome, outcome
         try:
             with SessionReader(path) as reader:
                 if len(reader.sequences()) >= n:
@@ -85,12 +87,13 @@ def test_an_operator_decides_what_a_device_fault_costs(action: str, campaign_pla
                                                       prefect_harness) -> None:
     twin = twin_factory(speed=SPEED)
     plan_path = campaign_plan(tmp_path, positions=2, pushes=(0.0,), name="recover")
-    thread, outcome = _run_in_thread(rig_path=rig_file(twin.host, SPEED), plan_path=plan_path, endpoints=twin.endpoints,
-                                     on_fault="ask")
-    _wait_for_sequences(tmp_path / "sessions" / "recover_block_10p0.h5", 1)
+    thread, outcome = _run_in_thread(rig=rig_file(twin.host, SPEED), plan=plan_path, endpoints=twin.endpoints, on_fault="ask")
+    _wait_for_sequences(tmp_path / "sessions" / "recover_block_10p0.h5", 1, outcome)
     with TwinControl(twin.endpoints.control) as control:
         control.inject_fault(Fault(device="probe_ft", kind="unplug"))  # the cable is pulled after position 0
-    run_id, description = _paused_run()
+    paused = _paused_run(thread)
+    assert paused is not None, outcome
+    run_id, description = paused
     assert "probe_ft failed" in description and "position 1" in description and "retry" in description
     # Meanwhile the rig is safe: no contact, no protective stop.
     state = _state(twin)
@@ -98,6 +101,11 @@ def test_an_operator_decides_what_a_device_fault_costs(action: str, campaign_pla
     with TwinControl(twin.endpoints.control) as control:
         control.inject_fault(Fault(device="probe_ft", kind="replug"))
     resume_flow_run(run_id, run_input={"action": action})
+    # A sensor just plugged back in may miss its first answer on a loaded machine: the operator answers again.
+    for _ in range(2):
+        if (again := _paused_run(thread)) is None:
+            break
+        resume_flow_run(again[0], run_input={"action": action})
     thread.join(timeout=180)
     assert not thread.is_alive() and "error" not in outcome, outcome
     summary = outcome["summary"]
