@@ -42,3 +42,12 @@ class CorruptSessionError(SessionFileError):
 
 class SessionConflictError(SessionFileError):
     """Resuming a file that belongs to another session, or appending a sequence twice."""
+
+
+class DiskFullError(SessionFileError):
+    """Not enough free space to write the next sequence; nothing was written. Free space, then rerun to resume."""
+
+
+class SessionWriteError(SessionFileError):
+    """A write to the session failed (a full disk, an I/O error): the sequences completed before it are safe,
+    the one being written is redone when the session is resumed."""

@@ -1,4 +1,4 @@
-"""The on-disk layout of a session file (schema version 1) and the function that creates it.
+"""The on-disk layout of a session file (schema version 3) and the function that creates it.
 
 One HDF5 file per session. Every group and dataset is created when the file is created, because a
 SWMR writer cannot create objects once ``swmr_mode`` is on; sequences, indentation runs and
@@ -41,7 +41,9 @@ from shearlab import __version__
 from shearlab.datasets.records import SessionInfo
 
 SCHEMA_NAME = "shearlab-session"
-SCHEMA_VERSION = 2
+# 3: sequence checksums cover labels, normalisation statistics and the session's identity; calibration
+# fits have a checksum (``datasets.checksums``).
+SCHEMA_VERSION = 3
 # A SWMR writer needs the 1.10 file format; keeping 1.10 as the lower bound (not "latest") leaves the
 # files readable by HDF5 1.10+ tools (MATLAB/USTB, h5py builds against older libraries).
 LIBVER = ("v110", "latest")
@@ -131,6 +133,7 @@ CALIBRATION_COLUMNS: tuple[Column, ...] = (
     Column("strain_max", "f8", "1", "upper end of the fitted strain range"),
     Column("fitted_at", f"S{TIME_BYTES}", "ISO 8601"),
     Column("extra_json", f"S{JSON_BYTES}"),
+    Column("checksum", "S64", doc="SHA-256 of the fit, hex"),
     Column("complete", "u1"),
 )
 

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 from pydantic import ValidationError
 
-from shearlab.datasets.checksums import INDENTATION_META_FIELDS, SEQUENCE_META_FIELDS, digest
+from shearlab.datasets.checksums import CALIBRATION_META_FIELDS, INDENTATION_META_FIELDS, SEQUENCE_META_FIELDS, digest
 from shearlab.datasets.errors import (
     CorruptSessionError,
     NotASessionFileError,
@@ -103,8 +103,11 @@ def open_h5_readonly(path: Path | str) -> h5py.File:
 
 
 def _check_schema(fh: h5py.File, path: Path) -> None:
-    if fh.attrs.get("shearlab_schema") != SCHEMA_NAME:
+    schema = fh.attrs.get("shearlab_schema")
+    if schema is None:
         raise NotASessionFileError(path, "an HDF5 file, but not a shearlab session (no shearlab_schema attribute)")
+    if schema != SCHEMA_NAME:
+        raise NotASessionFileError(path, f"an HDF5 file of schema {schema!r}, not a shearlab session ({SCHEMA_NAME!r})")
     version = fh.attrs.get("schema_version")
     if not isinstance(version, int | np.integer):
         raise CorruptSessionError(path, "schema_version attribute is missing or not an integer")
@@ -116,6 +119,12 @@ def _check_schema(fh: h5py.File, path: Path) -> None:
         )
     if int(version) < 1:
         raise CorruptSessionError(path, f"schema version {int(version)} is not valid")
+    if int(version) < SCHEMA_VERSION:
+        raise SchemaVersionError(
+            path,
+            f"written with schema version {int(version)}, whose checksums do not cover labels and calibration fits; "
+            f"this shearlab reads schema version {SCHEMA_VERSION}: re-acquire it, or read it with the shearlab that wrote it",
+        )
     for table, columns in ((SEQUENCES, SEQUENCE_COLUMNS), (INDENTATION, INDENTATION_COLUMNS),
                            (CALIBRATION, CALIBRATION_COLUMNS)):
         for col in columns:
@@ -286,29 +295,10 @@ class SessionReader:
 
     # -- one sequence -----------------------------------------------------------------------------
     def _read_sequence_arrays(self, row: int, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray | None]]:
-        seq = self._fh[SEQUENCES]
-        try:
-            meta = {col.name: seq[col.name][row] for col in SEQUENCE_COLUMNS}
-            start, count = int(meta["force_start"]), int(meta["force_count"])
-            force = self._fh[CONTACT_FORCE]
-            arrays: dict[str, np.ndarray | None] = {
-                "displacement_um": seq["displacement"][row] if meta["has_displacement"] else None,
-                "iq": seq["iq"][row] if meta["has_iq"] else None,
-                "contact_force_time_s": force["time_s"][start:start + count],
-                "contact_force_n": force["force_n"][start:start + count],
-            }
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
-            raise CorruptSessionError(self.path, f"cannot read the data ({exc})", key=key) from None
-        if arrays["contact_force_n"].shape[0] != count:  # type: ignore[union-attr]
-            raise CorruptSessionError(self.path, "contact-force trace is shorter than recorded", key=key)
-        return meta, arrays
+        return read_sequence_row(self._fh, self.path, row, key)
 
     def _verify(self, meta: dict[str, Any], arrays: dict[str, np.ndarray | None], key: str) -> None:
-        expected = _text(meta["checksum"])
-        actual = digest(meta, SEQUENCE_META_FIELDS, [arrays["displacement_um"], arrays["iq"],
-                                                     arrays["contact_force_time_s"], arrays["contact_force_n"]])
-        if actual != expected:
-            raise CorruptSessionError(self.path, f"checksum mismatch (stored {expected}, data give {actual})", key=key)
+        verify_sequence_row(self.path, self.info, meta, arrays, key)
 
     def read_sequence(self, key: str, *, verify: bool = True) -> SequenceRecord:
         """The complete sequence ``key`` with all its data, checksum verified unless ``verify=False``."""
@@ -375,11 +365,13 @@ class SessionReader:
             ))
         return runs
 
-    def calibration_fits(self) -> list[CalibrationFit]:
-        """Every complete calibration fit, in the order written."""
+    def calibration_fits(self, *, verify: bool = True) -> list[CalibrationFit]:
+        """Every complete calibration fit, in the order written, checksums verified unless ``verify=False``."""
         t = self._table(CALIBRATION, CALIBRATION_COLUMNS)
         fits = []
         for row in np.flatnonzero(t["complete"]):
+            if verify and digest({name: t[name][row] for name in t}, CALIBRATION_META_FIELDS, []) != _text(t["checksum"][row]):
+                raise CorruptSessionError(self.path, "checksum mismatch", key=f"calibration fit {row}")
             try:
                 fits.append(CalibrationFit(
                     calibration_id=_text(t["calibration_id"][row]), batch_id=_text(t["batch_id"][row]),
@@ -394,6 +386,41 @@ class SessionReader:
                 raise CorruptSessionError(self.path, f"calibration fit is invalid ({exc})",
                                           key=f"calibration fit {row}") from None
         return fits
+
+
+def read_sequence_row(fh: h5py.File, path: Path, row: int, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray | None]]:
+    """The stored metadata of sequence row ``row`` (one value per column) and its arrays, unverified."""
+    seq = fh[SEQUENCES]
+    try:
+        meta = {col.name: seq[col.name][row] for col in SEQUENCE_COLUMNS}
+        start, count = int(meta["force_start"]), int(meta["force_count"])
+        force = fh[CONTACT_FORCE]
+        arrays: dict[str, np.ndarray | None] = {
+            "displacement_um": seq["displacement"][row] if meta["has_displacement"] else None,
+            "iq": seq["iq"][row] if meta["has_iq"] else None,
+            "contact_force_time_s": force["time_s"][start:start + count],
+            "contact_force_n": force["force_n"][start:start + count],
+        }
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise CorruptSessionError(path, f"cannot read the data ({exc})", key=key) from None
+    if arrays["contact_force_n"].shape[0] != count:  # type: ignore[union-attr]
+        raise CorruptSessionError(path, "contact-force trace is shorter than recorded", key=key)
+    return meta, arrays
+
+
+def sequence_digest(info: SessionInfo, meta: dict[str, Any], arrays: dict[str, np.ndarray | None]) -> str:
+    """The checksum of a sequence row of session ``info`` (``datasets.checksums``)."""
+    return digest({**meta, "session": info.identity()}, SEQUENCE_META_FIELDS,
+                  [arrays["displacement_um"], arrays["iq"], arrays["contact_force_time_s"], arrays["contact_force_n"]])
+
+
+def verify_sequence_row(path: Path, info: SessionInfo, meta: dict[str, Any], arrays: dict[str, np.ndarray | None],
+                        key: str) -> None:
+    """Raise ``CorruptSessionError`` naming ``key`` unless the row's stored checksum matches its values."""
+    expected = _text(meta["checksum"])
+    actual = sequence_digest(info, meta, arrays)
+    if actual != expected:
+        raise CorruptSessionError(path, f"checksum mismatch (stored {expected}, data give {actual})", key=key)
 
 
 def read_displacement(ref: SequenceRef, *, verify: bool = True) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shearlab.protocols.sequences import RoiSpec, SequenceSpec
 from shearlab.protocols.strict_model import StrictModel
@@ -50,6 +50,9 @@ class SessionInfo(StrictModel):
 
 class QcResult(StrictModel):
     """Data-quality verdict of one sequence with the figures it was based on."""
+
+    # Figures are measurements, not settings: an SNR of a motionless volume is -inf, and says so.
+    model_config = ConfigDict(**StrictModel.model_config | {"allow_inf_nan": True})
 
     passed: bool
     reason: str = ""

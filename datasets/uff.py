@@ -19,6 +19,7 @@ import numpy as np
 
 from shearlab.datasets.layout import software_version
 from shearlab.datasets.reader import SessionReader
+from shearlab.protocols.output_files import atomic_output, check_output
 
 UFF_VERSION = "v1.2.0"
 
@@ -46,13 +47,16 @@ def _object(parent: h5py.Group | h5py.File, name: str, uff_class: str) -> h5py.G
 
 
 def export_uff(session: Path | str, out: Path | str, *, keys: list[str] | None = None,
-               verify: bool = True) -> list[str]:
+               verify: bool = True, force: bool = False) -> list[str]:
     """Write ``session``'s displacement volumes to the UFF file ``out``; returns the keys written.
 
     ``keys`` limits the export; by default every complete sequence with displacement data. Each
-    sequence's checksum is verified before it is exported unless ``verify=False``.
+    sequence's checksum is verified before it is exported unless ``verify=False``. ``out`` is never the
+    session itself; an existing ``out`` is replaced only with ``force``, and only once the export is whole
+    (``OutputFileError`` otherwise).
     """
     out = Path(out)
+    check_output(out, inputs=[Path(session)], force=force)
     with SessionReader(session) as reader:
         grid = reader.grid
         refs = [r for r in reader.sequences() if r.has_displacement]
@@ -61,8 +65,7 @@ def export_uff(session: Path | str, out: Path | str, *, keys: list[str] | None =
             if missing := [k for k in keys if k not in known]:
                 raise KeyError(f"{reader.path}: no complete sequence with displacement: {', '.join(missing)}")
             refs = [r for r in refs if r.key in set(keys)]
-        tmp = out.with_name(out.name + ".partial")
-        with h5py.File(tmp, "w") as fh:
+        with atomic_output(out) as tmp, h5py.File(tmp, "w") as fh:
             fh.attrs["uff_version"] = UFF_VERSION
             for ref in refs:
                 record = reader.read_sequence(ref.key, verify=verify)
@@ -87,7 +90,6 @@ def export_uff(session: Path | str, out: Path | str, *, keys: list[str] | None =
                 if grid.frame_times_s.size > 1:
                     _numeric(bd, "frame_rate", 1.0 / float(np.mean(np.diff(grid.frame_times_s))))
                 _numeric(bd, "modulation_frequency", reader.info.sequence.probe.centre_frequency_mhz * 1e6)
-        tmp.replace(out)
     return [r.key for r in refs]
 
 

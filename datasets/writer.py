@@ -11,6 +11,11 @@ The file is created under a temporary name with its whole layout and renamed int
 name never holds a half-made file; it is then re-opened in SWMR mode. Re-opening an existing file
 resumes it: the "open for writing" flags a killed writer left are cleared (``superblock``), complete
 rows are kept, and the next append overwrites the half-written row.
+
+A full disk (``disk_space``): each append first checks that a sequence fits (``DiskFullError``, nothing
+written), and the writer holds a reserve of allocated space beside the file while it is open. A write
+that fails anyway gives the reserve back so that HDF5 can flush and close, stops the writer, and raises
+``SessionWriteError``; the session resumes once space is freed.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import fcntl
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +34,9 @@ import h5py
 import numpy as np
 from pydantic import ValidationError
 
-from shearlab.datasets.checksums import INDENTATION_META_FIELDS, SEQUENCE_META_FIELDS, digest
-from shearlab.datasets.errors import SessionConflictError, SessionFileError
+from shearlab.datasets.checksums import CALIBRATION_META_FIELDS, INDENTATION_META_FIELDS, digest
+from shearlab.datasets.disk_space import MARGIN_BYTES, SpaceReserve, ensure_free
+from shearlab.datasets.errors import SessionConflictError, SessionFileError, SessionWriteError
 from shearlab.datasets.layout import (
     CALIBRATION,
     CALIBRATION_COLUMNS,
@@ -48,7 +55,7 @@ from shearlab.datasets.layout import (
     create_layout,
     utc_now_iso,
 )
-from shearlab.datasets.reader import SessionReader
+from shearlab.datasets.reader import SessionReader, read_sequence_row, sequence_digest, verify_sequence_row
 from shearlab.datasets.records import (
     CalibrationFit,
     IndentationRecord,
@@ -72,6 +79,27 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sequence_bytes(info: SessionInfo) -> int:
+    """Bytes one sequence of session ``info`` takes on disk: its displacement (and IQ) volume; a calibration
+    session's rows are logs of a few hundred kB."""
+    if info.kind == "calibration":
+        return 0
+    frames, depth, lateral = info.sequence.grid.shape
+    return frames * depth * lateral * (4 + (8 if info.store_iq else 0))
+
+
+def _os_reason(exc: BaseException) -> str:
+    """``No space left on device`` from h5py's long driver message, or the exception's own text."""
+    text = str(exc)
+    if "error message = '" in text:
+        return text.split("error message = '", 1)[1].split("'", 1)[0]
+    return getattr(exc, "strerror", None) or text.splitlines()[0][:160]
+
+
+def _text(value: bytes) -> str:
+    return bytes(value).decode("utf-8", errors="replace")
 
 
 def _row_key(value: Any) -> bytes | int:
@@ -194,6 +222,8 @@ class SessionWriter:
         self._fh = fh
         self._fsync = fsync
         self._lock: int | None = None
+        self._reserve: SpaceReserve | None = None
+        self._failed: str | None = None
         self._frames, self._depth, self._lateral = info.sequence.grid.shape
         self._seq = _Table(fh[SEQUENCES], SEQUENCE_COLUMNS, fh[CONTACT_FORCE], "force_start",
                            "force_count", "key")
@@ -214,8 +244,14 @@ class SessionWriter:
         path = Path(path)
         lock = _acquire_lock(path)
         try:
+            reserve = SpaceReserve(path.with_name(path.name + ".reserve"), sequence_bytes(session) + MARGIN_BYTES)
+        except Exception:
+            os.close(lock)
+            raise
+        try:
             fh = cls._open_file(path, session, resume=resume, fsync=fsync)
         except Exception:
+            reserve.release()
             os.close(lock)
             raise
         try:
@@ -224,9 +260,10 @@ class SessionWriter:
             writer = cls(path, fh, info, fsync=fsync)
         except Exception:
             fh.close()
+            reserve.release()
             os.close(lock)
             raise
-        writer._lock = lock
+        writer._lock, writer._reserve = lock, reserve
         return writer
 
     @staticmethod
@@ -264,16 +301,52 @@ class SessionWriter:
         self.close()
 
     def close(self) -> None:
-        if self._fh.id.valid:
-            self._fh.close()
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        try:
+            if self._fh.id.valid:
+                try:
+                    self._fh.close()
+                except (OSError, RuntimeError):
+                    # No room to flush: with the reserve given back, the second close has it.
+                    self._release_reserve()
+                    if self._fh.id.valid:
+                        self._fh.close()
+        finally:
+            self._release_reserve()
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+
+    def _release_reserve(self) -> None:
+        if self._reserve is not None:
+            self._reserve.release()
+            self._reserve = None
 
     def _commit(self) -> None:
         self._fh.flush()
         if self._fsync:
             os.fsync(self._fh.id.get_vfd_handle())
+
+    def ensure_room(self, n_sequences: int = 1) -> None:
+        """``DiskFullError`` naming the folder unless ``n_sequences`` more sequences fit on its disk."""
+        ensure_free(self.path.parent, n_sequences * sequence_bytes(self.info),
+                    what=f"{n_sequences} sequence{'s' if n_sequences > 1 else ''} of {self.info.session_id}")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Run one write; a failure of the disk stops the writer, cleanly, with ``SessionWriteError``."""
+        if self._failed is not None:
+            raise SessionWriteError(self.path, f"writing stopped after a failed write ({self._failed}): close it and rerun to resume")
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            self._failed = _os_reason(exc)
+            self._release_reserve()
+            try:
+                self._fh.flush()
+            except (OSError, RuntimeError):
+                pass  # close() tries again; the completed rows are on disk already
+            raise SessionWriteError(self.path, f"cannot write ({self._failed}); the sequences completed before are safe: "
+                                               "free space or fix the disk, then rerun to resume") from None
 
     # -- sequences --------------------------------------------------------------------------------
     def completed_keys(self, *, include_failed: bool = True) -> set[str]:
@@ -339,7 +412,8 @@ class SessionWriter:
             "has_displacement": int(displacement is not None), "has_iq": int(iq is not None),
             "displacement_mean_um": mean, "displacement_std_um": std,
         }
-        row["checksum"] = digest(row, SEQUENCE_META_FIELDS, [displacement, iq, force_t, force_n]).encode()
+        row["checksum"] = sequence_digest(self.info, row, {"displacement_um": displacement, "iq": iq,
+                                                           "contact_force_time_s": force_t, "contact_force_n": force_n}).encode()
         return row, _SequenceArrays(displacement, iq, force_t, force_n)
 
     def append_sequence(self, record: SequenceRecord) -> int:
@@ -351,20 +425,22 @@ class SessionWriter:
         row_values, arrays = self._sequence_row(record)
         if row_values["key"] in self._seq.done:
             raise SessionConflictError(self.path, "already complete in this session", key=record.key)
-        seq = self._fh[SEQUENCES]
-        volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
-        row = self._seq.next_row()
-        self._seq.grow(row, volumes)
-        start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
-        row_values["force_start"], row_values["force_count"] = start, count
-        if arrays.displacement is not None:
-            seq["displacement"][row] = arrays.displacement
-        if arrays.iq is not None:
-            seq["iq"][row] = arrays.iq
-        self._seq.write_row(row, row_values)
-        self._commit()
-        self._seq.mark_complete(row, row_values["key"], start + count)
-        self._commit()
+        self.ensure_room()
+        with self._writing():
+            seq = self._fh[SEQUENCES]
+            volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
+            row = self._seq.next_row()
+            self._seq.grow(row, volumes)
+            start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
+            row_values["force_start"], row_values["force_count"] = start, count
+            if arrays.displacement is not None:
+                seq["displacement"][row] = arrays.displacement
+            if arrays.iq is not None:
+                seq["iq"][row] = arrays.iq
+            self._seq.write_row(row, row_values)
+            self._commit()
+            self._seq.mark_complete(row, row_values["key"], start + count)
+            self._commit()
         return row
 
     def set_label(self, calibration_id: str, e_kpa: float, e_kpa_std: float, *,
@@ -372,7 +448,8 @@ class SessionWriter:
         """Attach a label from calibration ``calibration_id`` to complete, non-failed sequences.
 
         All of them, or only ``keys``; returns how many were labelled. Sequences appended later keep
-        the label they are appended with.
+        the label they are appended with. Each sequence's data are verified against its checksum first
+        (``CorruptSessionError`` otherwise), then its checksum is written anew over the new label.
         """
         label = Label(e_kpa=e_kpa, e_kpa_std=e_kpa_std, calibration_id=calibration_id)
         wanted = None if keys is None else {k.encode("utf-8") for k in keys}
@@ -382,9 +459,16 @@ class SessionWriter:
         rows = [row for key, row in self._seq.done.items()
                 if (wanted is None or key in wanted) and not failed[row]]
         for row in rows:
-            self._seq.write_row(row, {"label_e_kpa": label.e_kpa, "label_e_kpa_std": label.e_kpa_std,
-                                      "label_calibration_id": label.calibration_id.encode("utf-8")})
-        self._commit()
+            key = _text(self._seq.datasets["key"][row])
+            meta, arrays = read_sequence_row(self._fh, self.path, row, key)
+            verify_sequence_row(self.path, self.info, meta, arrays, key)
+            values = {"label_e_kpa": label.e_kpa, "label_e_kpa_std": label.e_kpa_std,
+                      "label_calibration_id": label.calibration_id.encode("utf-8")}
+            values["checksum"] = sequence_digest(self.info, {**meta, **values}, arrays).encode()
+            with self._writing():
+                self._seq.write_row(row, values)
+        with self._writing():
+            self._commit()
         return len(rows)
 
     # -- indentation and calibration --------------------------------------------------------------
@@ -417,14 +501,16 @@ class SessionWriter:
         key = int(run.cylinder_index)
         if key in self._runs.done:
             raise SessionConflictError(self.path, "already complete in this session", key=what)
-        row = self._runs.next_row()
-        self._runs.grow(row)
-        start, count = self._runs.write_samples({"time_s": time_s, "force_n": force_n, "plate_z_mm": plate_z})
-        row_values["sample_start"], row_values["sample_count"] = start, count
-        self._runs.write_row(row, row_values)
-        self._commit()
-        self._runs.mark_complete(row, key, start + count)
-        self._commit()
+        ensure_free(self.path.parent, time_s.nbytes + force_n.nbytes + plate_z.nbytes, what=what)
+        with self._writing():
+            row = self._runs.next_row()
+            self._runs.grow(row)
+            start, count = self._runs.write_samples({"time_s": time_s, "force_n": force_n, "plate_z_mm": plate_z})
+            row_values["sample_start"], row_values["sample_count"] = start, count
+            self._runs.write_row(row, row_values)
+            self._commit()
+            self._runs.mark_complete(row, key, start + count)
+            self._commit()
         return row
 
     def write_calibration_fit(self, fit: CalibrationFit | Mapping[str, Any]) -> int:
@@ -446,10 +532,12 @@ class SessionWriter:
             "fitted_at": _encode(model.fitted_at or utc_now_iso(), TIME_BYTES, "fitted_at"),
             "extra_json": _encode(json.dumps(model.extra, sort_keys=True), JSON_BYTES, "extra"),
         }
-        row = self._fits.next_row()
-        self._fits.grow(row)
-        self._fits.write_row(row, row_values)
-        self._commit()
-        self._fits.mark_complete(row, key, None)
-        self._commit()
+        row_values["checksum"] = digest(row_values, CALIBRATION_META_FIELDS, []).encode()
+        with self._writing():
+            row = self._fits.next_row()
+            self._fits.grow(row)
+            self._fits.write_row(row, row_values)
+            self._commit()
+            self._fits.mark_complete(row, key, None)
+            self._commit()
         return row

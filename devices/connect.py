@@ -71,8 +71,16 @@ class RigDevices:
     def __enter__(self) -> RigDevices:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.close()
+            return
+        # Leaving on an error: a device that cannot be closed (its link died with the rest) must not
+        # replace the error that says which device failed first.
+        try:
+            self.close()
+        except Exception as later:
+            exc.add_note(f"then, while closing the devices: {type(later).__name__}: {later}")
 
 
 @contextmanager
@@ -206,7 +214,7 @@ def stand_in_for(backend: RigBackend) -> Iterator[StandIn | None]:
     if isinstance(backend, Endpoints):
         from shearlab.devices.twin_client import TwinControl
 
-        with TwinControl(backend.control) as control:
+        with TwinControl(backend.control, token=backend.token) as control:
             yield control
     else:
         yield backend
@@ -235,7 +243,8 @@ def release_protective_stop(rig: Rig, backend: RigBackend, *, confirm: Callable[
         host = backend.robot.host
     else:
         raise ValueError(f"rig {rig.name!r}: no robot.host configured and no twin provides one")
-    release(host, clock=clock_for(rig, backend), confirm=confirm, message=message)
+    token = backend.token if isinstance(backend, Endpoints) else None
+    release(host, clock=clock_for(rig, backend), confirm=confirm, message=message, twin_token=token)
 
 
 def open_devices(rig: Rig, backend: RigBackend = None, names: tuple[DeviceName, ...] = DEVICE_NAMES,

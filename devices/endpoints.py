@@ -43,3 +43,6 @@ class Endpoints(StrictModel):
     scanner: TcpAddress
     control: TcpAddress
     speed: float = Field(gt=0)
+    # Set when the twin serves a network (``--allow-remote``): its control endpoint and its dashboard's
+    # unlock take only requests that carry it.
+    token: str | None = None

@@ -38,6 +38,10 @@ class DeviceFaultError(DeviceError):
     """The device reports a fault that needs an operator (protective stop, limit, stall)."""
 
 
+class DeviceBusyError(DeviceError):
+    """Another run holds the device and did not let go in time."""
+
+
 class SafetyLimitError(DeviceError):
     """A command was refused before any I/O because it would break a configured safety limit."""
 

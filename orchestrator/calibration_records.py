@@ -11,10 +11,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from shearlab.datasets.records import CalibrationFit
+from shearlab.protocols.config_files import ConfigFileError
 
 
-class MissingCalibrationError(LookupError):
-    """No calibration record for a batch: run the calibration flow first."""
+class MissingCalibrationError(ConfigFileError):
+    """No calibration record for a batch, or not a valid one: run the calibration flow first."""
 
 
 def record_path(calibration_dir: Path, batch_id: str) -> Path:
@@ -33,9 +34,11 @@ def save_record(calibration_dir: Path, fit: CalibrationFit) -> Path:
 def load_record(calibration_dir: Path, batch_id: str) -> CalibrationFit:
     path = record_path(calibration_dir, batch_id)
     try:
-        return CalibrationFit.model_validate_json(path.read_text())
+        return CalibrationFit.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         raise MissingCalibrationError(
-            f"no calibration record for batch {batch_id!r} at {path}: run `shearlab calibrate` for it first") from None
+            path, [f"no calibration record for batch {batch_id!r}: run `shearlab calibrate` for it first"]) from None
+    except OSError as exc:
+        raise MissingCalibrationError(path, [f"cannot be read ({exc.strerror})"]) from None
     except ValidationError as exc:
-        raise MissingCalibrationError(f"{path}: not a valid calibration record ({exc.errors()[0]['msg']})") from None
+        raise MissingCalibrationError(path, [f"not a valid calibration record ({exc.errors()[0]['msg']})"]) from None

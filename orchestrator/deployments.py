@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from shearlab.orchestrator.run_labels import run_tags
-from shearlab.protocols.plans import load_calibration_plan, load_campaign_plan, load_training_plan
-from shearlab.protocols.rig import load_rig
+from shearlab.protocols.plan_on_rig import load_calibration_on_rig, load_campaign_on_rig
+from shearlab.protocols.plans import load_training_plan
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def build_deployments(config: ServeConfig) -> list[Any]:
     out = []
     if config.calibration_plan is not None:
         rig_path, plan_path = config.indentation_rig.resolve(), config.calibration_plan.resolve()
-        rig, calibration = load_rig(rig_path), load_calibration_plan(plan_path)
+        rig, calibration = load_calibration_on_rig(rig_path, plan_path)
         out.append(calibration_flow.to_deployment(
             name=f"{rig.name}-{calibration.name}", cron=calibration.cron,
             parameters={"rig": str(rig_path), "plan": str(plan_path)},
@@ -46,10 +46,11 @@ def build_deployments(config: ServeConfig) -> list[Any]:
         if plan_file is None:
             continue
         rig_path, plan_path = config.acquisition_rig.resolve(), plan_file.resolve()
-        rig, campaign = load_rig(rig_path), load_campaign_plan(plan_path)
+        rig, campaign = load_campaign_on_rig(rig_path, plan_path)
         out.append(campaign_flow.to_deployment(
             name=f"{rig.name}-{campaign.name}", cron=campaign.cron,
-            parameters={"rig": str(rig_path), "plan": str(plan_path)},
+            # Served runs have the Prefect UI: a device fault pauses for the operator (orchestrator.recovery).
+            parameters={"rig": str(rig_path), "plan": str(plan_path), "on_fault": "ask"},
             tags=[tag, *run_tags(rig, campaign.name, (b.batch_id for b in campaign.blocks))]))
     if config.training_plan is not None:
         from shearlab.orchestrator.flows.training import training_flow

@@ -21,6 +21,7 @@ from shearlab.devices.endpoints import Endpoints
 from shearlab.devices.interfaces import DEVICE_NAMES, DeviceName
 from shearlab.orchestrator.flows.acquisition import CampaignSummary, campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
+from shearlab.orchestrator.recovery import FaultPolicy
 from shearlab.orchestrator.settings import settings
 from shearlab.protocols.plans import CalibrationPlan, CampaignPlan
 from shearlab.protocols.rig import Rig, load_rig
@@ -34,11 +35,13 @@ def absolute(value: M | Path | str) -> M | Path:
 
 
 def run_campaign(plan: CampaignPlan | Path | str, rig: Rig | Path | str | None = None, *,
-                 endpoints: Endpoints | None = None, max_positions: int | None = None) -> CampaignSummary:
+                 endpoints: Endpoints | None = None, max_positions: int | None = None,
+                 on_fault: FaultPolicy = "stop") -> CampaignSummary:
     """Acquire the campaign ``plan`` on ``rig`` (default: ``SHEARLAB_RIG``, else the shipped twin rig);
-    rerun to resume. Returns what was acquired, per position and in total."""
+    rerun to resume. Returns what was acquired, per position and in total. ``on_fault="ask"`` pauses at a
+    device fault for an operator at the Prefect UI (``orchestrator.recovery``)."""
     return campaign_flow(rig=absolute(rig or settings().rig), plan=absolute(plan), endpoints=endpoints,
-                         max_positions=max_positions)
+                         max_positions=max_positions, on_fault=on_fault)
 
 
 def run_calibration(plan: CalibrationPlan | Path | str, rig: Rig | Path | str | None = None, *,

@@ -26,8 +26,12 @@ class ConfigFileError(ValueError):
 
 def describe_validation_error(exc: ValidationError) -> list[str]:
     """``field.path: message`` for each error of a pydantic validation failure."""
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors:
+        # A list whose item failed is also reported as too short "after validation": the item's error says it.
+        if err["type"] == "too_short" and any(other["loc"][:len(err["loc"])] == err["loc"] and other is not err for other in errors):
+            continue
         where = ".".join(str(part) for part in err["loc"]) or "(top level)"
         problems.append(f"{where}: {err['msg']}")
     return problems
@@ -42,6 +46,9 @@ def load_toml_model(path: Path | str, model: type[M]) -> M:
         raise ConfigFileError(path, ["file not found"]) from None
     except OSError as exc:
         raise ConfigFileError(path, [f"cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(path, [f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+                                     "TOML files are UTF-8"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

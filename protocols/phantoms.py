@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field
 
+from shearlab.protocols.fields import ConcentrationPct, SafeName
 from shearlab.protocols.strict_model import StrictModel
 
 # Gelatin : water weight ratio (percent) -> quasi-static Young's modulus by indentation, kPa.
@@ -108,13 +110,15 @@ class Inclusion(StrictModel):
     """An inclusion in the image plane; ``shape`` "circle" uses ``radius_mm``; "irregular" a
     smooth star-shaped outline with radius ``radius_mm * (1 + sum a_k cos(k theta + phi_k))``."""
 
-    concentration_pct: float = 15.0
-    batch_id: str
+    concentration_pct: ConcentrationPct = 15.0
+    batch_id: SafeName
     shape: str = Field(default="circle", pattern="^(circle|irregular)$")
-    centre_lateral_mm: float = 0.0
-    centre_depth_mm: float = 10.0
-    radius_mm: float = Field(default=5.0, gt=0)
-    harmonics: tuple[tuple[float, float], ...] = ()
+    # Inside a block: at most half its 100 mm side from the centre, below its top.
+    centre_lateral_mm: float = Field(default=0.0, ge=-50, le=50)
+    centre_depth_mm: float = Field(default=10.0, gt=0, le=100)
+    radius_mm: float = Field(default=5.0, gt=0, le=50)
+    # (amplitude, phase rad) per harmonic; an amplitude of 1 or more turns the outline inside out.
+    harmonics: tuple[tuple[Annotated[float, Field(gt=-1, lt=1)], float], ...] = ()
 
 
 class Block(StrictModel):

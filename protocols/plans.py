@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from shearlab.protocols.config_files import load_toml_model, write_toml_model
+from shearlab.protocols.fields import ConcentrationPct, Cron, ProbeForceN, ProbeSpeedMS, ReachMm, SafeName
 from shearlab.protocols.phantoms import Inclusion
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, ImagingSpec, ProbeGeometry
 from shearlab.protocols.strict_model import StrictModel
@@ -19,92 +20,129 @@ from shearlab.protocols.strict_model import StrictModel
 Positive = Annotated[float, Field(gt=0)]
 # The paper's window sides, px.
 WindowPx = Literal[65, 33, 17, 9, 5]
+# A hexapod speed, mm/s: the H-820's top speed is 20 mm/s.
+HexapodSpeedMmS = Annotated[float, Field(gt=0, le=20)]
+# A force on the Nano17 under the plate, N: it saturates at 17 N in z.
+IndenterForceN = Annotated[float, Field(gt=0, le=17)]
+# A strain of a cylinder: 1 would crush it to nothing.
+Strain = Annotated[float, Field(ge=0, lt=1)]
+# A block side or a lift, mm: nothing on the table is taller or wider than half a metre.
+TableMm = Annotated[float, Field(gt=0, le=500)]
 
 
 class CalibrationBatch(StrictModel):
     """A gelatin batch and how many of its cylinders to indent: the batch modulus's interval comes
     from the spread between them, so at least 2 (the paper indents 8)."""
 
-    batch_id: str
-    concentration_pct: float
-    cylinders: int = Field(default=8, ge=2)
-    radius_mm: Positive = 10.0
-    length_mm: Positive = 40.0
+    batch_id: SafeName
+    concentration_pct: ConcentrationPct
+    cylinders: int = Field(default=8, ge=2, le=64)
+    # The indentation rig's plate is 60 mm across and the hexapod lifts it at most 50 mm clear.
+    radius_mm: float = Field(default=10.0, gt=0, le=30)
+    length_mm: float = Field(default=40.0, gt=0, le=100)
 
 
 class IndentationSettings(StrictModel):
     """SPEC §2: 0.01 mm/s, 200 Hz, stop at 2 N, fit over 2-7 % strain."""
 
-    plate_speed_mm_s: Positive = 0.01
-    sample_rate_hz: Positive = 200.0
-    stop_force_n: Positive = 2.0
-    approach_speed_mm_s: Positive = 0.5
+    plate_speed_mm_s: HexapodSpeedMmS = 0.01
+    # The F/T controller streams at most 7 kHz.
+    sample_rate_hz: float = Field(default=200.0, gt=0, le=7000)
+    stop_force_n: IndenterForceN = 2.0
+    approach_speed_mm_s: HexapodSpeedMmS = 0.5
     # First touch: the bias-corrected force rises above this (10x the Nano17's 3.1 mN resolution).
-    touch_force_n: Positive = 0.03
+    touch_force_n: IndenterForceN = 0.03
     # Strain stop: past the fit range the run adds nothing but time.
-    max_strain: Positive = 0.12
-    retract_mm: Positive = 5.0
-    strain_range: tuple[float, float] = (0.02, 0.07)
+    max_strain: Strain = 0.12
+    retract_mm: float = Field(default=5.0, gt=0, le=50)
+    strain_range: tuple[Strain, Strain] = (0.02, 0.07)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IndentationSettings:
+        low, high = self.strain_range
+        if low >= high:
+            raise ValueError(f"strain_range {list(self.strain_range)} must run from low to high")
+        if high > self.max_strain:
+            raise ValueError(f"strain_range ends at {high}, past max_strain {self.max_strain}: the run stops before it")
+        if self.touch_force_n >= self.stop_force_n:
+            raise ValueError(f"touch_force_n {self.touch_force_n} N must be below stop_force_n {self.stop_force_n} N")
+        return self
 
 
 class CalibrationPlan(StrictModel):
-    name: str = "calibration"
+    name: SafeName = "calibration"
     batches: tuple[CalibrationBatch, ...] = Field(min_length=1)
     indentation: IndentationSettings = IndentationSettings()
     out_dir: Path = Path("out/calibration")
-    cron: str | None = None
+    cron: Cron | None = None
+
+    @model_validator(mode="after")
+    def _unique_batches(self) -> CalibrationPlan:
+        ids = [b.batch_id for b in self.batches]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"batch ids {ids} repeat: each batch has one session file and one record")
+        return self
 
 
 class ContactSettings(StrictModel):
     """Force-controlled probe contact (SPEC §2: a repeatable 0.2 N)."""
 
-    target_force_n: Positive = 0.2
-    tolerance_n: Positive = 0.02
-    settle_s: Positive = 0.5
+    target_force_n: ProbeForceN = 0.2
+    tolerance_n: ProbeForceN = 0.02
+    settle_s: float = Field(default=0.5, gt=0, le=60)
     # Proportional gain of the velocity loop, (m/s) per N of force error; the controller lowers it
     # when the measured loop period would make gain x stiffness x period too large.
-    gain_m_s_per_n: Positive = 0.004
-    max_speed_m_s: Positive = 0.002
+    gain_m_s_per_n: float = Field(default=0.004, gt=0, le=1)
+    max_speed_m_s: ProbeSpeedMS = 0.002
     # Stiffest contact expected: the probe face (37 x 10 mm) on 17.5 % gel, 2 E* a ~ 3.7 kN/m.
-    design_stiffness_n_per_m: Positive = 4000.0
-    approach_clearance_mm: Positive = 1.0
-    approach_speed_m_s: Positive = 0.02
-    lift_clearance_mm: Positive = 15.0
-    timeout_s: Positive = 60.0
+    # A million N/m is steel under the probe.
+    design_stiffness_n_per_m: float = Field(default=4000.0, gt=0, le=1e6)
+    approach_clearance_mm: TableMm = 1.0
+    approach_speed_m_s: ProbeSpeedMS = 0.02
+    lift_clearance_mm: TableMm = 15.0
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _tolerance(self) -> ContactSettings:
+        if self.tolerance_n >= self.target_force_n:
+            raise ValueError(f"tolerance_n {self.tolerance_n} N must be below target_force_n {self.target_force_n} N")
+        return self
 
 
 class QcSettings(StrictModel):
     """Quality gate per sequence; a failure is re-acquired up to ``max_attempts`` times."""
 
-    max_force_error_n: Positive = 0.05
-    min_peak_um: Positive = 0.5
+    max_force_error_n: ProbeForceN = 0.05
+    # A push moves gel by a few to ~15 um; a millimetre is no shear wave.
+    min_peak_um: float = Field(default=0.5, gt=0, le=1000)
     min_frame_correlation: float = Field(default=0.5, ge=0, le=1)
-    min_displacement_snr_db: float = 6.0
-    max_attempts: int = Field(default=3, ge=1)
+    min_displacement_snr_db: float = Field(default=6.0, ge=-60, le=100)
+    # Each attempt is a push: the scanner's duty limit and the transducer's heating bound them.
+    max_attempts: int = Field(default=3, ge=1, le=20)
 
 
 class BlockTarget(StrictModel):
     """A phantom as the lab knows it: where it stands and which batch it was cast from."""
 
-    name: str
-    batch_id: str
-    concentration_pct: float
-    x_mm: float
-    y_mm: float
-    size_mm: tuple[float, float, float] = (100.0, 100.0, 100.0)
+    name: SafeName
+    batch_id: SafeName
+    concentration_pct: ConcentrationPct
+    x_mm: ReachMm
+    y_mm: ReachMm
+    size_mm: tuple[TableMm, TableMm, TableMm] = (100.0, 100.0, 100.0)
     inclusions: tuple[Inclusion, ...] = ()
-    positions_mm: tuple[tuple[float, float], ...] | None = None
+    positions_mm: tuple[tuple[ReachMm, ReachMm], ...] | None = Field(default=None, min_length=1)
 
 
 class CampaignPlan(StrictModel):
-    name: str
+    name: SafeName
     kind: Literal["block", "inclusion"] = "block"
     blocks: tuple[BlockTarget, ...] = Field(min_length=1)
-    n_positions: int = Field(default=80, ge=1)
-    edge_margin_mm: float = Field(default=25.0, ge=0)
-    push_lateral_mm: tuple[float, ...] = PAPER_PUSH_LATERAL_MM
-    seed: int = 0
-    table_z_mm: float = 0.0
+    n_positions: int = Field(default=80, ge=1, le=10_000)
+    edge_margin_mm: float = Field(default=25.0, ge=0, le=250)
+    push_lateral_mm: tuple[float, ...] = Field(default=PAPER_PUSH_LATERAL_MM, min_length=1)
+    seed: int = Field(default=0, ge=0)
+    table_z_mm: ReachMm = 0.0
     probe: ProbeGeometry = ProbeGeometry()
     imaging: ImagingSpec = ImagingSpec()
     contact: ContactSettings = ContactSettings()
@@ -112,7 +150,7 @@ class CampaignPlan(StrictModel):
     out_dir: Path = Path("out/sessions")
     calibration_dir: Path = Path("out/calibration")
     store_iq: bool = False
-    cron: str | None = None
+    cron: Cron | None = None
 
     @model_validator(mode="after")
     def _pushes_on_probe(self) -> CampaignPlan:
@@ -120,27 +158,33 @@ class CampaignPlan(StrictModel):
         bad = [x for x in self.push_lateral_mm if abs(x) > half]
         if bad:
             raise ValueError(f"push positions {bad} mm lie outside the {self.probe.aperture_mm:.1f} mm aperture")
+        cramped = [b.name for b in self.blocks if b.positions_mm is None and self.edge_margin_mm >= min(b.size_mm[:2]) / 2]
+        if cramped:
+            raise ValueError(f"edge_margin_mm {self.edge_margin_mm} leaves no room for a probe position on {', '.join(cramped)}")
+        names = [b.name for b in self.blocks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"block names {names} repeat: each block has its own session file")
         return self
 
 
 class TrainingPlan(StrictModel):
     """Dataset -> model -> evaluation -> report (SPEC §2 "Learning"; paper values by default)."""
 
-    name: str = "training"
+    name: SafeName = "training"
     sessions_dir: Path = Path("out/sessions")
     calibration_dir: Path = Path("out/calibration")
     out_dir: Path = Path("out/training")
     protocol: Literal["cv", "loco"] = "cv"
     fold: int = Field(default=0, ge=0)
-    n_folds: int = Field(default=4, ge=2)
-    held_out_pct: float = 10.0
+    n_folds: int = Field(default=4, ge=2, le=100)
+    held_out_pct: float = Field(default=10.0, gt=0, lt=100)
     window_px: WindowPx = 17
-    init_channels: int = Field(default=16, ge=1)
-    growth_rate: int = Field(default=16, ge=1)
-    epochs: int = Field(default=250, ge=1)
-    batch_size: int = Field(default=250, ge=1)
-    lr: float = Field(default=1e-4, gt=0)
-    seed: int = 0
+    init_channels: int = Field(default=16, ge=1, le=1024)
+    growth_rate: int = Field(default=16, ge=1, le=1024)
+    epochs: int = Field(default=250, ge=1, le=100_000)
+    batch_size: int = Field(default=250, ge=1, le=65_536)
+    lr: float = Field(default=1e-4, gt=0, le=1)
+    seed: int = Field(default=0, ge=0)
     # Nets trained with seeds seed, seed + 1, ...: the report gives the spread of the headline figures.
     repeats: int = Field(default=1, ge=1)
     # Training windows per sequence per epoch and where they are centred (paper: one, in the ROI; "image":
@@ -149,7 +193,7 @@ class TrainingPlan(StrictModel):
     train_region: Literal["roi", "image"] = "roi"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Eq. 1's alpha is fitted on the training sequences of this concentration (paper: one concentration).
-    alpha_concentration_pct: float = 10.0
+    alpha_concentration_pct: ConcentrationPct = 10.0
     evaluate_inclusions: bool = True
     # Paper: the block-trained net is fine-tuned for 10 epochs on inclusion data. Windows centred on the
     # inclusion make this share of the fine-tuning windows (it is 10-20 % of the image); the learning
@@ -163,7 +207,13 @@ class TrainingPlan(StrictModel):
     description: str = ""
     # The twin world the sessions came from, if any: provenance only.
     world: Path | None = None
-    cron: str | None = None
+    cron: Cron | None = None
+
+    @model_validator(mode="after")
+    def _fold_exists(self) -> TrainingPlan:
+        if self.protocol == "cv" and self.fold >= self.n_folds:
+            raise ValueError(f"fold {self.fold} does not exist: folds are numbered 0 to {self.n_folds - 1}")
+        return self
 
 
 def load_training_plan(path: Path | str) -> TrainingPlan:

@@ -14,19 +14,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyAddress, model_validator
+from pydantic import Field, model_validator
 
 from shearlab.protocols.config_files import load_toml_model
+from shearlab.protocols.fields import Host, LoopbackHost, ProbeForceN, ProbeSpeedMS, SafeName
 from shearlab.protocols.strict_model import StrictModel
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+# The UR3 reaches 500 mm from its base: a workspace corner beyond that is a typo, not a box.
+WorkspaceM = Annotated[float, Field(ge=-0.5, le=0.5)]
+Baudrate = Annotated[int, Field(ge=300, le=921_600)]
 
 
 class WorkspaceBox(StrictModel):
     """Axis-aligned box in the robot base frame that the TCP must stay inside, metres."""
 
-    min_m: tuple[float, float, float] = (-0.40, -0.40, 0.00)
-    max_m: tuple[float, float, float] = (0.40, 0.40, 0.50)
+    min_m: tuple[WorkspaceM, WorkspaceM, WorkspaceM] = (-0.40, -0.40, 0.00)
+    max_m: tuple[WorkspaceM, WorkspaceM, WorkspaceM] = (0.40, 0.40, 0.50)
 
     @model_validator(mode="after")
     def _ordered(self) -> WorkspaceBox:
@@ -39,57 +42,63 @@ class WorkspaceBox(StrictModel):
 
 
 class RobotLimits(StrictModel):
-    # The probe presses on gel at 0.2 N; 1 N already indents the softest gel by ~2 mm.
-    max_contact_force_n: PositiveFloat = 1.0
-    max_speed_m_s: PositiveFloat = 0.10
-    max_accel_m_s2: PositiveFloat = 0.5
+    # The probe presses on gel at 0.2 N; 1 N already indents the softest gel by ~2 mm. At most the
+    # Nano43's range: a limit the sensor cannot see is no limit.
+    max_contact_force_n: ProbeForceN = 1.0
+    max_speed_m_s: ProbeSpeedMS = 0.10
+    # URScript's default linear acceleration is 1.2 m/s^2; 5 m/s^2 whips the probe's cable.
+    max_accel_m_s2: float = Field(default=0.5, gt=0, le=5.0)
     workspace: WorkspaceBox = WorkspaceBox()
     # The arm is either streaming speedL (each command feeds the watchdog) or holding still during a
-    # shot; 1 s without a sign of life from the client stops it.
-    watchdog_hz: PositiveFloat = 1.0
+    # shot; 1 s without a sign of life from the client stops it. Below 0.5 Hz the arm would run 2 s
+    # unwatched; above the CB3's 125 Hz RTDE rate the client cannot feed it.
+    watchdog_hz: float = Field(default=1.0, ge=0.5, le=125)
 
 
 class HexapodLimits(StrictModel):
     # The Nano17 saturates at 17 N in z; the protocol stops at 2 N.
-    max_force_n: PositiveFloat = 2.5
-    max_travel_mm: PositiveFloat = 20.0
-    max_velocity_mm_s: PositiveFloat = 2.0
+    max_force_n: float = Field(default=2.5, gt=0, le=17)
+    # The H-820 travels +/-50 mm in x and y, +/-25 mm in z.
+    max_travel_mm: float = Field(default=20.0, gt=0, le=50)
+    # The H-820's top speed is 20 mm/s.
+    max_velocity_mm_s: float = Field(default=2.0, gt=0, le=20)
 
 
 class RobotConfig(StrictModel):
     driver: Literal["ur_rtde", "sim"] = "ur_rtde"
-    host: IPvAnyAddress | str | None = None
+    host: Host | None = None
     limits: RobotLimits = RobotLimits()
 
 
 class HexapodConfig(StrictModel):
     driver: Literal["pi_gcs_tcp", "pi_gcs_serial", "sim"] = "pi_gcs_tcp"
-    host: str | None = None
+    host: Host | None = None
     port: int = Field(default=50000, ge=1, le=65535)
-    serial: str | None = None
-    baudrate: int = Field(default=115200, gt=0)
+    serial: str | None = Field(default=None, min_length=1)
+    baudrate: Baudrate = 115200
     limits: HexapodLimits = HexapodLimits()
 
 
 class ForceSensorConfig(StrictModel):
     driver: Literal["ati_serial", "sim"] = "ati_serial"
     sensor: Literal["nano17", "nano43"]
-    serial: str | None = None
-    baudrate: int = Field(default=115200, gt=0)
+    serial: str | None = Field(default=None, min_length=1)
+    baudrate: Baudrate = 115200
     averaging: int = Field(default=1, ge=1, le=16)
 
 
 class ScannerConfig(StrictModel):
     driver: Literal["scanner_bridge", "sim"] = "scanner_bridge"
-    host: str | None = None
+    host: Host | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class TwinConfig(StrictModel):
     """Start a digital twin on this loopback address and use it for every unaddressed device."""
 
-    host: str = "127.0.0.5"
-    speed: PositiveFloat = 50.0
+    host: LoopbackHost = "127.0.0.5"
+    # Virtual seconds per wall second; past ~1000 no control loop closes over the wire.
+    speed: float = Field(default=50.0, gt=0, le=1000)
     world: Path | None = None
 
 
@@ -97,7 +106,7 @@ class SimConfig(StrictModel):
     """Simulate every device in process on the twin's models (``shearlab.devices.sim``)."""
 
     world: Path | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
 
 
 class ClockConfig(StrictModel):
@@ -105,7 +114,7 @@ class ClockConfig(StrictModel):
 
 
 class Rig(StrictModel):
-    name: str = "rig"
+    name: SafeName = "rig"
     clock: ClockConfig = ClockConfig()
     twin: TwinConfig | None = None
     sim: SimConfig | None = None

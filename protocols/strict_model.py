@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
-    """Frozen, and an unknown field is an error: a misspelt key in a file must not pass silently."""
+    """Frozen, an unknown field is an error (a misspelt key in a file must not pass silently), and every
+    number is finite: ``inf`` passes every ``gt=0`` limit, and NaN compares false with every limit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,18 @@ class Checkpoint:
     split: Any = None
     dataset_fingerprint: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
+    # Where it was read from, for errors that name the file.
+    path: Path | None = None
 
     def build_model(self, device: str | torch.device = "cpu") -> DenseNet3d:
-        """The model with its weights, in eval mode."""
+        """The model with its weights, in eval mode; ``CheckpointError`` if the weights do not fit its configuration."""
         model = DenseNet3d.from_config(self.model_config)
-        model.load_state_dict(self.model_state)
+        try:
+            model.load_state_dict(self.model_state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise CheckpointError(self.path or Path("checkpoint"),
+                                  f"its weights do not fit its model configuration ({first})") from None
         return model.to(device).eval()
 
 
@@ -74,24 +83,42 @@ class CheckpointError(DataFileError):
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code).
+
+    Raises ``CheckpointError`` naming the file for anything but a whole checkpoint of this format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "checkpoint not found" if not path.exists() else "not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(path, "empty file, not a checkpoint")
     try:
-        payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(path, "checkpoint not found") from None
+        with warnings.catch_warnings():
+            # A foreign pickle's protocol draws a warning before the refusal that says it all.
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(path, "not a readable checkpoint: torch's safe loader refused it (random bytes, or a pickle "
+                                    "that would load code or objects other than tensors; nothing was run)") from None
     except Exception as exc:  # noqa: BLE001 - torch.load raises whatever its unpickler trips on (KeyError, RuntimeError, ...)
-        raise CheckpointError(path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(path, f"not a readable checkpoint: truncated, damaged or not written by shearlab "
+                                    f"({type(exc).__name__}: {reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(path, f"not a {CHECKPOINT_FORMAT} checkpoint (format={found!r})")
-    return Checkpoint(
-        model_state=payload["model"],
-        model_config=ModelConfig.model_validate_json(payload["model_config"]),
-        train_config=TrainConfig.model_validate_json(payload["train_config"]),
-        epochs_done=int(payload["epochs_done"]),
-        optimizer_state=payload["optimizer"],
-        rng_state=payload["rng_state"],
-        split=json.loads(payload["split"]),
-        dataset_fingerprint=payload["dataset_fingerprint"],
-        history=json.loads(payload["history"]),
-    )
+    try:
+        return Checkpoint(
+            model_state=payload["model"],
+            model_config=ModelConfig.model_validate_json(payload["model_config"]),
+            train_config=TrainConfig.model_validate_json(payload["train_config"]),
+            epochs_done=int(payload["epochs_done"]),
+            optimizer_state=payload["optimizer"],
+            rng_state=payload["rng_state"],
+            split=json.loads(payload["split"]),
+            dataset_fingerprint=payload["dataset_fingerprint"],
+            history=json.loads(payload["history"]),
+            path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(path, f"damaged checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from None

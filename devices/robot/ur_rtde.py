@@ -508,17 +508,21 @@ def _move_duration_s(start: np.ndarray, target: np.ndarray, speed: float, accel:
 
 
 def release_protective_stop(host: str, *, clock: Clock, confirm: Callable[[str], None], message: str,
-                            name: str = "robot") -> bool:
+                            name: str = "robot", twin_token: str | None = None) -> bool:
     """Unlock a protective stop through the dashboard (port 29999) after ``confirm(message)``.
 
     ``RTDEControlInterface`` cannot connect while the arm is stopped (the controller will not run its
     script), so an interrupted run is recovered here, before :meth:`URRobot.connect`. Returns whether
     there was a stop to release; raises ``DeviceFaultError`` if the controller keeps refusing.
+    ``twin_token``: a twin serving a network unlocks only for a connection that sent its token first.
     """
     with _dashboard(host, name) as dashboard:
         if _PROTECTIVE_STOP not in str(dashboard.safetystatus()):
             return False
         confirm(message)
+        if twin_token is not None:
+            dashboard.send(f"token {twin_token}\n")
+            dashboard.receive()
         _unlock(dashboard, clock=clock, host=host, name=name)
     return True
 

@@ -88,6 +88,8 @@ _BATCH_RECORDS = 64
 # The serving thread wakes at least this often (wall seconds) to notice a close.
 _IDLE_POLL_WALL_S = 0.1
 _ACTION_TIMEOUT_WALL_S = 5.0
+# The controller's commands are a few characters; the bytes of a longer line are garbage, dropped.
+MAX_LINE_BYTES = 256
 # The log of received bytes is for conversation tests; a twin polled for hours keeps only the tail.
 _RECEIVED_LOG_BYTES = 1 << 20
 _THREAD_JOIN_WALL_S = 2.0
@@ -332,7 +334,7 @@ class ATISerialTwin:
             if byte == 0x0D:
                 self._execute(self._line.decode("ascii", errors="replace").strip())
                 self._line.clear()
-            elif byte != 0x0A:
+            elif byte != 0x0A and len(self._line) < MAX_LINE_BYTES:
                 self._line.append(byte)
 
     # ------------------------------------------------------------------------------ commands

@@ -25,12 +25,14 @@ import os
 import selectors
 import socket
 import threading
+import time
 import tty
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shearlab.devices.twin.guard import MAX_CONNECTIONS, PARTIAL_MESSAGE_S, CpuBudget, Offender
 from shearlab.devices.twin.hexapod_model import AXES, CommandRefused, GcsErrorCode, HexapodModel
 
 ENCODING = "cp1252"
@@ -40,8 +42,12 @@ IDENTITY = "(c)2026 Physik Instrumente (PI) GmbH & Co. KG, C-887, shearlab-twin,
 GCS_SYNTAX_VERSION = "2.0"
 READY = "\xb1"
 BUSY = "\xb0"
-# A line longer than this without LF is garbage, not a command; drop it rather than grow forever.
+# A line longer than this without LF is garbage, not a command: a TCP client sending one loses its
+# connection (the pty, a serial line, drops the line and reads on).
 MAX_LINE_BYTES = 4096
+# How often the serving thread looks for TCP clients that began a line and stalled (wall seconds).
+_STALL_CHECK_S = 1.0
+_SEND_TIMEOUT_S = 1.0
 # The transcript keeps the latest commands only: a twin serving a campaign for hours would
 # otherwise hold millions of polls; tests look at a few hundred.
 TRANSCRIPT_LENGTH = 10_000
@@ -188,10 +194,13 @@ def _axis_values(args: list[str], parse: Callable[[str], Any]) -> dict[str, Any]
 
 @dataclass
 class _Session:
-    """One client link: bytes of a partial line, and how to answer."""
+    """One client link: bytes of a partial line and when it began, how to answer, what it may spend."""
 
     write: Callable[[bytes], None]
+    serial: bool = False
     line: bytearray = field(default_factory=bytearray)
+    line_started: float = 0.0
+    budget: CpuBudget = field(default_factory=CpuBudget)
 
 
 class GCSServer:
@@ -264,7 +273,7 @@ class GCSServer:
         else:
             assert self._pty_fds is not None, "a pty server has its pty from construction"
             controller_fd = self._pty_fds[0]
-            session = _Session(lambda data: _write_all(controller_fd, data))
+            session = _Session(lambda data: _write_all(controller_fd, data), serial=True)
             self._selector.register(controller_fd, selectors.EVENT_READ, session)
         name = f"gcs-server-{self.port or self.device_path}"
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
@@ -301,13 +310,22 @@ class GCSServer:
 
     def _serve(self) -> None:
         while True:
-            for key, _ in self._selector.select():
+            for key, _ in self._selector.select(_STALL_CHECK_S):
                 if key.data == "wake":
                     return
                 if key.data == "accept":
                     self._accept()
                 else:
                     self._receive(key)
+            self._drop_stalled()
+
+    def _drop_stalled(self) -> None:
+        """Close TCP clients that began a line more than ``PARTIAL_MESSAGE_S`` ago and did not end it."""
+        now = time.monotonic()
+        for key in list(self._selector.get_map().values()):
+            session = key.data
+            if isinstance(session, _Session) and not session.serial and session.line and now - session.line_started > PARTIAL_MESSAGE_S:
+                self._drop(key)
 
     def _accept(self) -> None:
         assert self._listener is not None, "only a TCP server accepts"
@@ -315,7 +333,12 @@ class GCSServer:
             conn, _ = self._listener.accept()
         except BlockingIOError:
             return
-        conn.setblocking(True)
+        if len(self._connections) >= MAX_CONNECTIONS:
+            conn.close()  # at the bound: the newcomer waits for a free slot
+            return
+        # Replies are sent from the one serving thread: a client that stops reading them may hold it this
+        # long before it is dropped, no longer (a reading client never waits on a send).
+        conn.settimeout(_SEND_TIMEOUT_S)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._connections.append(conn)
         self._selector.register(conn, selectors.EVENT_READ, _Session(conn.sendall))
@@ -332,8 +355,12 @@ class GCSServer:
             return
         session: _Session = key.data
         try:
-            self._feed(session, data)
-        except OSError:
+            if session.serial:
+                self._feed(session, data)  # a serial line cannot be hung up: it is never cut off
+            else:
+                with session.budget.metered():
+                    self._feed(session, data)
+        except (Offender, OSError):
             self._drop(key)
 
     def _drop(self, key: selectors.SelectorKey) -> None:
@@ -352,7 +379,11 @@ class GCSServer:
                 if command:
                     self._run(session, command)
             elif len(session.line) < MAX_LINE_BYTES:
+                if not session.line:
+                    session.line_started = time.monotonic()
                 session.line.append(byte)
+            elif not session.serial:
+                raise Offender(f"line longer than {MAX_LINE_BYTES} bytes")
 
     def _run(self, session: _Session, command: str) -> None:
         self.transcript.append(command)

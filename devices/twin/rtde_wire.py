@@ -199,9 +199,14 @@ def frame(message_type: int, payload: bytes = b"") -> bytes:
     return HEADER.pack(HEADER.size + len(payload), message_type) + payload
 
 
-def recv_message(sock: socket.socket) -> tuple[int, bytes] | None:
-    """Read one whole message; ``None`` when the peer closed the connection."""
-    header = _recv_exactly(sock, HEADER.size)
+def recv_message(sock: socket.socket, *, wait_idle: bool = False) -> tuple[int, bytes] | None:
+    """Read one whole message; ``None`` when the peer closed the connection.
+
+    The socket's timeout bounds each read. With ``wait_idle`` a timeout before a message has begun only
+    means the peer is quiet, and the wait goes on; once begun, a message must arrive whole in time
+    (``TimeoutError`` otherwise). A message is at most 64 KiB: its size field is 16 bits.
+    """
+    header = _recv_exactly(sock, HEADER.size, wait_idle=wait_idle)
     if header is None:
         return None
     size, message_type = HEADER.unpack(header)
@@ -213,10 +218,15 @@ def recv_message(sock: socket.socket) -> tuple[int, bytes] | None:
     return message_type, body
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+def _recv_exactly(sock: socket.socket, n: int, *, wait_idle: bool = False) -> bytes | None:
     chunks = bytearray()
     while len(chunks) < n:
-        chunk = sock.recv(n - len(chunks))
+        try:
+            chunk = sock.recv(n - len(chunks))
+        except TimeoutError:
+            if wait_idle and not chunks:
+                continue
+            raise
         if not chunk:
             return None
         chunks.extend(chunk)

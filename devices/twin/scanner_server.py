@@ -41,6 +41,7 @@ from shearlab.devices.scanner.bridge_wire import (
     recv_frame,
     send_frame,
 )
+from shearlab.devices.twin.guard import ConnectionSlots, CpuBudget, Offender
 from shearlab.devices.twin.scanner_model import ScannerModel
 from shearlab.protocols.sequences import SequenceSpec
 
@@ -61,8 +62,9 @@ _DRAIN_MAX_BYTES = 1 << 20
 class ScannerBridgeTwin:
     """Serves the scanner bridge protocol on ``host:port`` (0: any free port, read back from ``.port``).
 
-    One daemon thread accepts, one per client serves; the scanner (``scanner``) is shared by all clients,
-    as the one real scanner is.
+    One daemon thread accepts, one per client serves (at most ``guard.MAX_CONNECTIONS``); the scanner
+    (``scanner``) is shared by all clients, as the one real scanner is. A client's framing costs it CPU
+    budget (``guard.CpuBudget``); a shot's image formation does not, the scanner's duty limits bound it.
 
     Every well-framed request is recorded in ``requests`` (type, header without ``arrays``), so tests
     can assert the exact conversation.
@@ -78,6 +80,7 @@ class ScannerBridgeTwin:
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._slots = ConnectionSlots()
         self._stopping = threading.Event()
 
     @property
@@ -146,6 +149,9 @@ class ScannerBridgeTwin:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            if not self._slots.take():
+                conn.close()  # at the bound: the newcomer waits for a free slot
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             thread = threading.Thread(target=self._serve, args=(conn,), name="scanner-twin-client", daemon=True)
             with self._lock:
@@ -153,17 +159,19 @@ class ScannerBridgeTwin:
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        budget = CpuBudget()
         try:
             while not self._stopping.is_set():
                 try:
-                    frame = recv_frame(
-                        conn,
-                        allowed=REQUEST_TYPES,
-                        max_payload_bytes=MAX_REQUEST_PAYLOAD_BYTES,
-                        first_timeout_wall_s=None,
-                        timeout_wall_s=self._clock.io_timeout(FRAME_TIMEOUT_S),
-                    )
-                except PeerClosed:
+                    with budget.metered():
+                        frame = recv_frame(
+                            conn,
+                            allowed=REQUEST_TYPES,
+                            max_payload_bytes=MAX_REQUEST_PAYLOAD_BYTES,
+                            first_timeout_wall_s=None,
+                            timeout_wall_s=self._clock.io_timeout(FRAME_TIMEOUT_S),
+                        )
+                except (PeerClosed, Offender):
                     return
                 except BridgeProtocolError as exc:
                     self._send_error(conn, exc.request_id, ScanRefused(exc.code, exc.message))
@@ -198,6 +206,7 @@ class ScannerBridgeTwin:
             with self._lock:
                 self._connections.pop(conn, None)
             conn.close()
+            self._slots.give_back()
 
     def _hang_up(self, conn: socket.socket) -> None:
         """Close after an ERROR without losing it: closing with unread input would send a TCP reset,

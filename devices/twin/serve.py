@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import threading
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from shearlab.devices.twin.robot_model import RobotModel
 from shearlab.devices.twin.scanner_server import ScannerBridgeTwin
 from shearlab.devices.twin.ur_controller import URControllerTwin, flat_floor
 from shearlab.devices.twin.world_config import WorldConfig, load_world
+from shearlab.protocols.fields import is_loopback
 from shearlab.protocols.phantoms import Cylinder
 
 # Control endpoint port on the twin's address: fixed so a rig file can name it, like the others.
@@ -50,6 +52,7 @@ class Twin:
     indenter_ft: ATISerialTwin
     scanner: ScannerBridgeTwin
     control: ControlServer | None = None
+    token: str | None = None
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -65,6 +68,7 @@ class Twin:
             scanner=TcpAddress(host=self.host, port=self.scanner.port),
             control=TcpAddress(host=self.host, port=CONTROL_PORT if self.control is None else self.control.port),
             speed=self.bench.clock.speed,
+            token=self.token,
         )
 
     def inject_fault(self, fault: Fault) -> None:
@@ -94,21 +98,50 @@ class Twin:
                 pass
 
 
-def build_twin(host: str, *, speed: float = 1.0, world: WorldConfig | None = None, seed: int = 0) -> Twin:
-    """Create and start every server of a twin on ``host``."""
+# A guessable token protects nothing: 16 characters of a URL-safe alphabet are 96 bits.
+MIN_TOKEN_CHARS = 16
+
+
+class RemoteHostError(ValueError):
+    """A twin asked to serve a non-loopback address without ``allow_remote``."""
+
+
+def twin_token(host: str, *, allow_remote: bool, given: str | None = None) -> str | None:
+    """The token a twin on ``host`` requires: ``given`` if any (a shared machine may want one on loopback
+    too), none for a loopback twin, a fresh secret for one that serves a network, which ``allow_remote``
+    must allow.
+
+    The twin's ports can unlock a protective stop and inject faults; on a network only a holder of the
+    token (printed with the endpoints) may.
+    """
+    if not is_loopback(host) and not allow_remote:
+        raise RemoteHostError(f"{host} is not a loopback address: the twin's ports can unlock a protective stop and "
+                              "inject faults; serve a network only with --allow-remote (the twin then requires its token)")
+    if given is not None:
+        if len(given) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a twin token has at least {MIN_TOKEN_CHARS} characters")
+        return given
+    return None if is_loopback(host) else secrets.token_urlsafe(24)
+
+
+def build_twin(host: str, *, speed: float = 1.0, world: WorldConfig | None = None, seed: int = 0,
+               allow_remote: bool = False, token: str | None = None) -> Twin:
+    """Create and start every server of a twin on ``host`` (a loopback address unless ``allow_remote``)."""
+    token = twin_token(host, allow_remote=allow_remote, given=token)
     bench = build_bench(Clock(speed=speed), world, seed=seed)
     clock = bench.clock
     twin = Twin(
         host=host,
         bench=bench,
-        ur=URControllerTwin(host, bench.robot, clock),
+        token=token,
+        ur=URControllerTwin(host, bench.robot, clock, token=token),
         gcs_tcp=GCSServer.tcp(host, GCS_PORT, bench.hexapod),
         gcs_pty=GCSServer.pty(bench.hexapod),
         probe_ft=ATISerialTwin(bench.probe_ft, clock, seed=seed + 1),
         indenter_ft=ATISerialTwin(bench.indenter_ft, clock, seed=seed + 2),
         scanner=ScannerBridgeTwin(host, SCANNER_PORT, bench.scanner),
     )
-    twin.control = ControlServer(host, CONTROL_PORT, _operations(twin))
+    twin.control = ControlServer(host, CONTROL_PORT, _operations(twin), token=token)
     for server in (twin.ur, twin.gcs_tcp, twin.gcs_pty, twin.probe_ft, twin.indenter_ft, twin.scanner, twin.control):
         server.start()
         twin._closers.append(server.close)
@@ -143,9 +176,11 @@ def serve(
     world_path: Path | None = None,
     endpoints_path: Path | None = None,
     parent_pid: int | None = None,
+    allow_remote: bool = False,
+    token: str | None = None,
 ) -> None:
     """Run a twin until SIGTERM/SIGINT (or the parent process exits)."""
-    twin = build_twin(host, speed=speed, world=load_world(world_path))
+    twin = build_twin(host, speed=speed, world=load_world(world_path), allow_remote=allow_remote, token=token)
     line = twin.endpoints.model_dump_json()
     if endpoints_path is not None:
         endpoints_path.write_text(line + "\n")
@@ -160,12 +195,15 @@ def serve_ur_floor(
     stiffness_n_per_m: float = 2000.0,
     force_limit_n: float = 5.0,
     parent_pid: int | None = None,
+    allow_remote: bool = False,
+    token: str | None = None,
 ) -> None:
     """Run one UR controller twin whose probe meets a flat elastic floor, with a control endpoint that
     reports the controller's view (pose, force, stop reason, command log) and takes the robot's faults."""
+    token = twin_token(host, allow_remote=allow_remote, given=token)
     clock = Clock(speed=speed)
     robot = RobotModel(clock, contact_force_n=flat_floor(floor_z_m, stiffness_n_per_m), force_limit_n=force_limit_n)
-    ur = URControllerTwin(host, robot, clock)
+    ur = URControllerTwin(host, robot, clock, token=token)
     ur.start()
 
     def fault(**arguments: Any) -> None:
@@ -189,14 +227,14 @@ def serve_ur_floor(
             "threads": threading.active_count(),
         }
 
-    control = ControlServer(host, 0, {"fault": fault, "state": state, "ping": lambda: "pong"})
+    control = ControlServer(host, 0, {"fault": fault, "state": state, "ping": lambda: "pong"}, token=token)
     control.start()
 
     def close() -> None:
         control.close()
         ur.close()
 
-    _serve_until_stopped(json.dumps({"host": host, "control_port": control.port, "speed": speed}), close, parent_pid)
+    _serve_until_stopped(json.dumps({"host": host, "control_port": control.port, "speed": speed, "token": token}), close, parent_pid)
 
 
 def _serve_until_stopped(line: str, close: Callable[[], None], parent_pid: int | None) -> None:

@@ -22,7 +22,10 @@ that program's main loop on the same registers:
   watchdog latches a protective stop (the rig's safe state), and a protective stop ends the program.
 
 Several twins run at once on different loopback addresses: the ports are fixed by the protocol, so
-each server binds its own host only. Data packages are sent at the requested rate in wall time (the
+each server binds its own host only. Every port keeps the twin's bounds (``guard``): connections,
+line, script and message sizes, time to finish a message, CPU per connection. When the twin serves a
+network it has a token, and the dashboard unlocks a protective stop only for a connection that sent
+``token <secret>`` first (a twin extension: PolyScope has no such line). Data packages are sent at the requested rate in wall time (the
 transport is real); their content is the model's state at the virtual time of sending.
 
 Command ids (``ur_rtde`` 1.6.5 ``RTDE::RobotCommand::Type``): moveL 3, forceMode 6,
@@ -45,6 +48,7 @@ import numpy as np
 
 from shearlab.devices.clock import Clock
 from shearlab.devices.twin import rtde_wire as wire
+from shearlab.devices.twin.guard import PARTIAL_MESSAGE_S, ConnectionSlots, CpuBudget, LineReader, Offender, token_matches
 from shearlab.devices.twin.robot_model import RobotModel
 
 RTDE_PORT = 30004
@@ -61,6 +65,14 @@ ROBOT_MODEL = "UR3"
 MAX_FREQUENCY_HZ = 500.0
 # PolyScope refuses to unlock a protective stop earlier than 5 s after it happened.
 UNLOCK_DELAY_S = 5.0
+# Dashboard commands are a few words; PolyScope's popup text is the longest at a few hundred characters.
+DASHBOARD_LINE_BYTES = 1024
+# ur_rtde's rtde_control.script is ~60 KB; a program ten times that is not one the twin runs.
+MAX_SCRIPT_BYTES = 1 << 20
+# Recipe ids are one byte.
+MAX_RECIPES = 255
+# ur_rtde sends the whole program at once; one begun and not finished in this long is a stalled peer.
+PARTIAL_SCRIPT_S = PARTIAL_MESSAGE_S
 # Joint angles reported while there is no joint kinematics: a plausible probe-down configuration.
 _JOINTS_RAD = (0.0, -1.57, 1.57, -1.57, -1.57, 0.0)
 
@@ -127,8 +139,9 @@ class _ScriptState:
 class URControllerTwin:
     """RTDE, dashboard and script servers for one :class:`RobotModel` on ``host``."""
 
-    def __init__(self, host: str, robot: RobotModel, clock: Clock) -> None:
+    def __init__(self, host: str, robot: RobotModel, clock: Clock, *, token: str | None = None) -> None:
         self.host = host
+        self.token = token
         self.robot = robot
         self.clock = clock
         # Command ids the emulated program executed, newest last (bounded: speedL repeats at 125 Hz).
@@ -158,7 +171,7 @@ class URControllerTwin:
             listener.bind((self.host, port))
             listener.listen(8)
             self._listeners.append(listener)
-            self._spawn(self._accept_loop, listener, handler, name=f"ur-twin-accept-{port}")
+            self._spawn(self._accept_loop, listener, handler, ConnectionSlots(), name=f"ur-twin-accept-{port}")
         self._spawn(self._script_loop, name="ur-twin-script")
 
     def close(self) -> None:
@@ -204,35 +217,49 @@ class URControllerTwin:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         return thread
 
-    def _accept_loop(self, listener: socket.socket, handler: Callable[[socket.socket], None]) -> None:
+    def _accept_loop(self, listener: socket.socket, handler: Callable[[socket.socket, CpuBudget], None],
+                     slots: ConnectionSlots) -> None:
         while not self._closing.is_set():
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            if not slots.take():
+                _close_quietly(conn)  # at the bound: the newcomer waits for a free slot
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._conn_lock:
                 self._connections.add(conn)
-            self._spawn(self._handle, conn, handler, name=f"ur-twin-{handler.__name__}")
+            self._spawn(self._handle, conn, handler, slots, name=f"ur-twin-{handler.__name__}")
 
-    def _handle(self, conn: socket.socket, handler: Callable[[socket.socket], None]) -> None:
+    def _handle(self, conn: socket.socket, handler: Callable[[socket.socket, CpuBudget], None], slots: ConnectionSlots) -> None:
         try:
-            handler(conn)
-        except (OSError, ValueError, struct.error):
-            pass  # a client that vanishes or sends garbage loses its connection, nothing else
+            handler(conn, CpuBudget())
+        except (OSError, ValueError, struct.error, Offender):
+            pass  # a client that vanishes, sends garbage or breaks a bound loses its connection, nothing else
         finally:
             with self._conn_lock:
                 self._connections.discard(conn)
             _close_quietly(conn)
+            slots.give_back()
 
     # -- dashboard -------------------------------------------------------------------------------
 
-    def _serve_dashboard(self, conn: socket.socket) -> None:
+    def _serve_dashboard(self, conn: socket.socket, budget: CpuBudget) -> None:
         conn.sendall(b"Connected: Universal Robots Dashboard Server\n")
-        reader = conn.makefile("rb")
-        for raw in reader:
-            line = raw.decode("utf-8", errors="replace").strip()
-            reply = self._dashboard_reply(line)
+        reader = LineReader(conn, DASHBOARD_LINE_BYTES)
+        trusted = self.token is None
+        while (raw := reader.next_line()) is not None:
+            with budget.metered():
+                line = raw.decode("utf-8", errors="replace").strip()
+                if line.startswith("token "):
+                    trusted = token_matches(self.token, line.removeprefix("token ").strip())
+                    reply = "Token accepted" if trusted else "Token refused"
+                elif line.lower() == "unlock protective stop" and not trusted:
+                    reply = "Cannot unlock protective stop: this twin serves a network; send 'token <secret>' first"
+                else:
+                    reply = self._dashboard_reply(line)
+            conn.settimeout(PARTIAL_MESSAGE_S)
             conn.sendall(reply.encode() + b"\n")
             if line == "quit":
                 return
@@ -284,18 +311,33 @@ class URControllerTwin:
 
     # -- script port -----------------------------------------------------------------------------
 
-    def _serve_script(self, conn: socket.socket) -> None:
-        buffer = b""
+    def _serve_script(self, conn: socket.socket, budget: CpuBudget) -> None:
+        buffer = bytearray()
+        scanned = 0  # bytes of ``buffer`` already searched for the program's end: each byte is searched once
         while True:
-            chunk = conn.recv(65536)
+            conn.settimeout(PARTIAL_SCRIPT_S if buffer else None)
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                raise Offender(f"program not finished within {PARTIAL_SCRIPT_S:.0f} s") from None
             if not chunk:
                 return
-            buffer += chunk
-            while (start := buffer.find(b"def ")) >= 0 and (end := _PROGRAM_END.search(buffer, start)):
-                program, buffer = buffer[start : end.end()], buffer[end.end() :]
-                self._load_program(program.decode("utf-8", errors="replace"))
-            if buffer.find(b"def ") < 0:
-                buffer = buffer[-3:]  # only a split "def " can matter; drop stray bytes
+            with budget.metered():
+                buffer.extend(chunk)
+                while (start := buffer.find(b"def ")) >= 0:
+                    # A line ending "end" can straddle chunks: search again from the last line start.
+                    end = _PROGRAM_END.search(buffer, max(start, buffer.rfind(b"\n", 0, scanned) + 1))
+                    if end is None:
+                        break
+                    program = bytes(buffer[start : end.end()])
+                    del buffer[: end.end()]
+                    scanned = 0
+                    self._load_program(program.decode("utf-8", errors="replace"))
+                if buffer.find(b"def ") < 0:
+                    del buffer[:-3]  # only a split "def " can matter; drop stray bytes
+                elif len(buffer) > MAX_SCRIPT_BYTES:
+                    raise Offender(f"program longer than {MAX_SCRIPT_BYTES} bytes")
+                scanned = len(buffer)
 
     def _load_program(self, program: str) -> None:
         with self._wake:
@@ -434,7 +476,7 @@ class URControllerTwin:
 
     # -- RTDE ------------------------------------------------------------------------------------
 
-    def _serve_rtde(self, conn: socket.socket) -> None:
+    def _serve_rtde(self, conn: socket.socket, budget: CpuBudget) -> None:
         outputs: list[wire.Recipe] = []
         inputs: dict[int, wire.Recipe] = {}
         send_lock = threading.Lock()
@@ -444,47 +486,61 @@ class URControllerTwin:
             with send_lock:
                 conn.sendall(wire.frame(message_type, payload))
 
+        # One timeout for both directions (the package sender shares the socket): a message begun must
+        # arrive in time, and a client that stops reading its packages is dropped rather than waited for.
+        conn.settimeout(PARTIAL_MESSAGE_S)
         try:
-            while (message := wire.recv_message(conn)) is not None:
-                kind, body = message
-                if kind == wire.REQUEST_PROTOCOL_VERSION:
-                    (version,) = struct.unpack(">H", body[:2])
-                    reply(kind, bytes([version == wire.PROTOCOL_VERSION]))
-                elif kind == wire.GET_URCONTROL_VERSION:
-                    reply(kind, struct.pack(">IIII", *CONTROLLER_VERSION))
-                elif kind == wire.SETUP_OUTPUTS:
-                    (frequency,) = struct.unpack(">d", body[:8])
-                    names = wire.split_names(body[8:])
-                    recipe = wire.Recipe(
-                        len(outputs) + 1, names, tuple(map(wire.output_type, names)), frequency_hz=frequency
-                    )
-                    outputs.append(recipe)
-                    reply(kind, bytes([recipe.recipe_id if recipe.valid else 0]) + ",".join(recipe.types).encode())
-                elif kind == wire.SETUP_INPUTS:
-                    names = wire.split_names(body)
-                    recipe = wire.Recipe(len(inputs) + 1, names, tuple(map(wire.input_type, names)))
-                    inputs[recipe.recipe_id] = recipe
-                    reply(kind, bytes([recipe.recipe_id if recipe.valid else 0]) + ",".join(recipe.types).encode())
-                elif kind == wire.START:
-                    valid = [r for r in outputs if r.valid]
-                    # The reply must precede the first data package: ur_rtde reads exactly one message
-                    # after sending start and would take a data package for a refusal.
-                    reply(kind, bytes([bool(valid)]))
-                    if sender_stop is None and valid:
-                        sender_stop = threading.Event()
-                        self._spawn(self._send_packages, conn, send_lock, valid, sender_stop, name="ur-twin-rtde-out")
-                elif kind == wire.PAUSE:
-                    if sender_stop is not None:
-                        sender_stop.set()
-                        sender_stop = None
-                    reply(kind, b"\x01")
-                elif kind == wire.DATA_PACKAGE and body:
-                    received = inputs.get(body[0])
-                    if received is not None and received.valid:
-                        self._on_input(received.unpack(body[1:]))
+            while (message := wire.recv_message(conn, wait_idle=True)) is not None:
+                with budget.metered():
+                    sender_stop = self._rtde_request(*message, outputs, inputs, reply, conn, send_lock, sender_stop)
         finally:
             if sender_stop is not None:
                 sender_stop.set()
+
+    def _rtde_request(self, kind: int, body: bytes, outputs: list[wire.Recipe], inputs: dict[int, wire.Recipe],
+                      reply: Callable[[int, bytes], None], conn: socket.socket, send_lock: threading.Lock,
+                      sender_stop: threading.Event | None) -> threading.Event | None:
+        """Answer one RTDE request; returns the running package sender's stop event, if any."""
+        if kind in (wire.SETUP_OUTPUTS, wire.SETUP_INPUTS) and len(outputs) + len(inputs) >= MAX_RECIPES:
+            raise Offender(f"more than {MAX_RECIPES} recipes")
+        if kind == wire.REQUEST_PROTOCOL_VERSION:
+            (version,) = struct.unpack(">H", body[:2])
+            reply(kind, bytes([version == wire.PROTOCOL_VERSION]))
+        elif kind == wire.GET_URCONTROL_VERSION:
+            reply(kind, struct.pack(">IIII", *CONTROLLER_VERSION))
+        elif kind == wire.SETUP_OUTPUTS:
+            (frequency,) = struct.unpack(">d", body[:8])
+            names = wire.split_names(body[8:])
+            types = tuple(map(wire.output_type, names))
+            # A frequency that is no number of packages per second makes no recipe (NaN would stream flat out).
+            if not 0 < frequency <= 1e6:
+                types = (wire.NOT_FOUND,)
+            recipe = wire.Recipe(len(outputs) + 1, names, types, frequency_hz=frequency)
+            outputs.append(recipe)
+            reply(kind, bytes([recipe.recipe_id if recipe.valid else 0]) + ",".join(recipe.types).encode())
+        elif kind == wire.SETUP_INPUTS:
+            names = wire.split_names(body)
+            recipe = wire.Recipe(len(inputs) + 1, names, tuple(map(wire.input_type, names)))
+            inputs[recipe.recipe_id] = recipe
+            reply(kind, bytes([recipe.recipe_id if recipe.valid else 0]) + ",".join(recipe.types).encode())
+        elif kind == wire.START:
+            valid = [r for r in outputs if r.valid]
+            # The reply must precede the first data package: ur_rtde reads exactly one message
+            # after sending start and would take a data package for a refusal.
+            reply(kind, bytes([bool(valid)]))
+            if sender_stop is None and valid:
+                sender_stop = threading.Event()
+                self._spawn(self._send_packages, conn, send_lock, valid, sender_stop, name="ur-twin-rtde-out")
+        elif kind == wire.PAUSE:
+            if sender_stop is not None:
+                sender_stop.set()
+                sender_stop = None
+            reply(kind, b"\x01")
+        elif kind == wire.DATA_PACKAGE and body:
+            received = inputs.get(body[0])
+            if received is not None and received.valid:
+                self._on_input(received.unpack(body[1:]))
+        return sender_stop
 
     def _send_packages(
         self, conn: socket.socket, send_lock: threading.Lock, recipes: list[wire.Recipe], stop: threading.Event
@@ -502,6 +558,7 @@ class URControllerTwin:
                     with send_lock:
                         conn.sendall(payload)
                 except OSError:
+                    _close_quietly(conn)  # the reader thread sees the end and frees the connection's slot
                     return
             next_send += period
             if next_send < now - 10 * period:

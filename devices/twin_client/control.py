@@ -2,7 +2,8 @@
 
 Wire: TCP, one JSON object per line each way. A request is ``{"op": NAME, ...arguments}``; the reply
 is ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": MESSAGE}``. Operations: ``ping``,
-``place_cylinder`` (``cylinder``), ``remove_cylinder``, ``state``, ``fault`` (a ``Fault``'s fields).
+``place_cylinder`` (``cylinder``), ``remove_cylinder``, ``state``, ``fault`` (a ``Fault``'s fields). A twin
+that serves a network requires its token as a ``token`` field of every request but ``ping``.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ class TwinControl:
 
     name = "twin"
 
-    def __init__(self, address: TcpAddress, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, address: TcpAddress, *, timeout_s: float = 10.0, token: str | None = None) -> None:
         self.address = address
+        self._token = token
         self._sock = socket.create_connection((address.host, address.port), timeout=timeout_s)
         self._file = self._sock.makefile("rwb")
 
@@ -57,7 +59,8 @@ class TwinControl:
 
     def call(self, op: str, **arguments: Any) -> Any:
         """One raw operation; the typed methods above are the ``StandIn`` a full twin serves."""
-        self._file.write(json.dumps({"op": op, **arguments}).encode() + b"\n")
+        request = {"op": op, **arguments} if self._token is None else {"op": op, "token": self._token, **arguments}
+        self._file.write(json.dumps(request).encode() + b"\n")
         self._file.flush()
         line = self._file.readline()
         if not line:

@@ -87,10 +87,11 @@ def check(path: SessionPath, json_output: JsonFlag = False) -> None:
 @app.command("export-uff")
 def export_uff_command(
     session: Annotated[Path, typer.Argument(help="Session file to export.", metavar="SESSION", show_default=False)],
-    out: Annotated[Path, typer.Argument(help="UFF file to write.", metavar="OUT", show_default=False)],
+    out: Annotated[Path, typer.Argument(help="UFF file to write (never the session itself).", metavar="OUT", show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists (once the export is complete).")] = False,
 ) -> None:
     """Export every complete sequence's displacement to USTB's UFF (uff.beamformed_data, metres)."""
     from shearlab.datasets.uff import export_uff
 
-    keys = export_uff(session, out)
+    keys = export_uff(session, out, force=force)
     say(f"wrote {len(keys)} sequences to {out}")

@@ -5,7 +5,7 @@ file or device, never a traceback for a problem the user can fix (``--debug`` sh
 | --- | --- |
 | 0 | done |
 | 1 | unexpected error: a bug to report (``--debug`` prints the traceback) |
-| 2 | usage: an unknown command or option, a bad option value |
+| 2 | usage: an unknown command or option, a bad option value, an output that is an input or exists without --force |
 | 3 | configuration: a rig, plan, world or endpoints file is missing or invalid, or an extra is not installed |
 | 4 | device: a device cannot be reached, refused a command or reports a fault; ``rig check`` found one down |
 | 5 | data: a session, split or checkpoint file is missing or damaged; ``dataset check`` found a problem |
@@ -19,6 +19,7 @@ from enum import IntEnum
 from shearlab.datasets.errors import DataFileError
 from shearlab.devices.errors import DeviceError
 from shearlab.protocols.config_files import ConfigFileError
+from shearlab.protocols.output_files import OutputFileError
 
 # The optional dependencies a command may need, and the extra that installs them.
 EXTRAS = {"torch": "train"}
@@ -46,6 +47,8 @@ def classify(exc: BaseException) -> tuple[ExitCode, str]:
     """The exit code and the one-line message for an exception that ended a command."""
     if isinstance(exc, UserError):
         return exc.code, str(exc)
+    if isinstance(exc, OutputFileError):
+        return ExitCode.USAGE, str(exc)
     if isinstance(exc, ConfigFileError):
         return ExitCode.CONFIG, str(exc)
     if isinstance(exc, DeviceError):

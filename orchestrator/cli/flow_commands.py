@@ -26,11 +26,10 @@ def calibrate(
 ) -> None:
     """Indentation calibration: every cylinder of every batch in PLANFILE, one modulus per batch (resumes)."""
     from shearlab.orchestrator.runs import run_calibration
-    from shearlab.protocols.plans import load_calibration_plan
-    from shearlab.protocols.rig import load_rig
+    from shearlab.protocols.plan_on_rig import load_calibration_on_rig
 
-    # Both files are checked before Prefect starts (its first start takes ~20 s).
-    load_rig(rigfile), load_calibration_plan(planfile)
+    # Both files, and the plan against the rig, are checked before Prefect starts (its first start takes ~20 s).
+    load_calibration_on_rig(rigfile, planfile)
     with flow_progress("calibration"):
         records = run_calibration(planfile, rigfile, endpoints=read_endpoints(endpoints))
     rows = [{"batch_id": r.batch_id, "concentration_pct": r.concentration_pct, "e_kpa": r.e_kpa, "ci95_kpa": list(r.ci95_kpa),
@@ -43,17 +42,21 @@ def acquire(
     rigfile: RigArgument,
     planfile: Annotated[Path, typer.Argument(help="Campaign plan (TOML).", metavar="PLANFILE", show_default=False)],
     max_positions: Annotated[int | None, typer.Option(help="Stop after this many positions per block.", min=1)] = None,
+    on_fault: Annotated[Literal["stop", "ask"], typer.Option(
+        help="stop: a device fault ends the run, the rig safe; ask: the run pauses with a form in the Prefect UI "
+             "(retry the position, skip it, abort).")] = "stop",
     endpoints: EndpointsFile = None,
     json_output: JsonFlag = False,
 ) -> None:
     """SWEI acquisition campaign (blocks or inclusion phantoms); rerun to resume."""
+    from shearlab.orchestrator.flows.acquisition import campaign_preflight
     from shearlab.orchestrator.runs import run_campaign
-    from shearlab.protocols.plans import load_campaign_plan
-    from shearlab.protocols.rig import load_rig
 
-    load_rig(rigfile), load_campaign_plan(planfile)
+    # The files, the plan against the rig and the calibration records, before Prefect starts.
+    campaign_preflight(rigfile, planfile)
     with flow_progress("campaign"):
-        summary = run_campaign(planfile, rigfile, endpoints=read_endpoints(endpoints), max_positions=max_positions)
+        summary = run_campaign(planfile, rigfile, endpoints=read_endpoints(endpoints), max_positions=max_positions,
+                               on_fault=on_fault)
     report = summary.model_dump(mode="json")
     totals = {k: v for k, v in report.items() if k != "positions"}
     emit(report, [record_table(f"campaign {summary.plan}", totals),

@@ -59,18 +59,29 @@ def train(
 ) -> None:
     """Train one fold of a split (CV or leave-one-concentration-out) with per-sequence normalisation;
     one line per epoch."""
+    from pydantic import ValidationError
+
     from shearlab.datasets.fingerprint import dataset_fingerprint
+    from shearlab.protocols.config_files import describe_validation_error
+    from shearlab.protocols.output_files import check_output
+    from shearlab.training.checkpoint import load_checkpoint
     from shearlab.training.config import TrainConfig
     from shearlab.training.experiments import train_fold
     from shearlab.training.model import model_config_for_window
     from shearlab.training.windows import WindowDataset
 
+    try:
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, normalisation="sequence",
+                             num_workers=num_workers)
+    except ValidationError as exc:
+        raise UserError("; ".join(describe_validation_error(exc)), ExitCode.USAGE) from None
+    model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate)
+    check_output(out, inputs=[split_path], force=True)
+    if out.exists():
+        load_checkpoint(out)  # resumed below: a file that is no checkpoint of ours is refused before any work
     split, train_refs, val_refs, _ = _split_refs(data_dir, split_path)
     train_data = WindowDataset(train_refs, window, epoch_seed=seed, normalisation="sequence", augment=True)
     val_data = WindowDataset(val_refs, window, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, normalisation="sequence",
-                         num_workers=num_workers)
-    model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate)
     with steps("training", epochs) as progress:
         def on_epoch(row: dict[str, float]) -> None:
             val = f", validation MAE {row['val_mae_kpa']:.2f} kPa" if "val_mae_kpa" in row else ""
@@ -95,15 +106,19 @@ def evaluate(
     alpha_concentration_pct: Annotated[float, typer.Option(
         help="ToF's alpha is fitted on the training sequences of this concentration, %.")] = 10.0,
     device: Annotated[Device, typer.Option(help="auto: CUDA when present, else CPU.")] = "cpu",
+    force: Annotated[bool, typer.Option("--force", help="Replace a report already in --out.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """The CNN and every baseline over the ROI of every test sequence: MAE with 95 % intervals, by
     stiffness and push, inside and outside the push zone; HTML report."""
+    from shearlab.protocols.output_files import check_output
     from shearlab.training.checkpoint import load_checkpoint
     from shearlab.training.estimators import CnnEstimator, fit_baselines
     from shearlab.training.evaluation import evaluate_blocks
     from shearlab.training.report import write_report
 
+    for name in ("report.html", "metrics.json"):
+        check_output(out_dir / name, inputs=[checkpoint, split_path], force=force)
     state = load_checkpoint(checkpoint)
     model = state.build_model(device)
     split, train_refs, _, test_refs = _split_refs(data_dir, split_path)
@@ -136,16 +151,20 @@ def predict(
     key: Annotated[str, typer.Option(help="Sequence key, e.g. p000_push4 (default: the first complete sequence).")] = "",
     device: Annotated[Device, typer.Option(help="auto: CUDA when present, else CPU.")] = "cpu",
     tile_px: Annotated[int, typer.Option(help="Output tile side, px; bounds memory.", min=1)] = 128,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT and its .npy if they exist.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Dense full-field elasticity map of one sequence."""
     import numpy as np
 
     from shearlab.datasets.reader import SessionReader, read_displacement
-    from shearlab.training.checkpoint import load_checkpoint
+    from shearlab.protocols.output_files import atomic_output, check_output
+    from shearlab.training.checkpoint import CheckpointError, load_checkpoint
     from shearlab.training.figures import map_panels, save_figure
     from shearlab.training.inference import predict_dense
 
+    for path in (out, out.with_suffix(".npy")):
+        check_output(path, inputs=[session, checkpoint], force=force)
     state = load_checkpoint(checkpoint)
     model = state.build_model(device)
     with SessionReader(session) as reader:
@@ -155,6 +174,9 @@ def predict(
     if not chosen:
         raise UserError(f"{session}: no complete sequence {key or 'with displacement'}", ExitCode.DATA)
     ref = chosen[0]
+    _, depth, lateral = ref.shape
+    if min(depth, lateral) < model.window_px:
+        raise CheckpointError(checkpoint, f"its model takes {model.window_px} px windows; {session} images {depth} x {lateral} px")
     started = time.perf_counter()
     with steps(f"map of {ref.key} ({model.window_px} px window), tiles", None) as progress:
         def on_tile(done: int, total: int) -> None:
@@ -163,10 +185,12 @@ def predict(
         e_map = predict_dense(model, read_displacement(ref), mean_um=ref.displacement_mean_um, std_um=ref.displacement_std_um,
                               tile_px=tile_px, device=device, on_tile=on_tile)
     seconds = time.perf_counter() - started
-    np.save(out.with_suffix(".npy"), e_map)
+    with atomic_output(out.with_suffix(".npy")) as tmp:
+        np.save(tmp, e_map)
     finite = e_map[np.isfinite(e_map)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
-    save_figure(map_panels({ref.key: {f"CNN ({model.window_px} px)": e_map}}, grid, vmax_kpa=vmax), out)
+    with atomic_output(out) as tmp:
+        save_figure(map_panels({ref.key: {f"CNN ({model.window_px} px)": e_map}}, grid, vmax_kpa=vmax), tmp)
     report = {"session": str(session), "key": ref.key, "window_px": model.window_px, "png": str(out),
               "npy": str(out.with_suffix(".npy")), "median_kpa": float(np.nanmedian(e_map)),
               "pixels": int(np.isfinite(e_map).sum()), "seconds": round(seconds, 2)}

@@ -12,6 +12,8 @@ dies.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -24,18 +26,22 @@ from pydantic import computed_field
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
-from shearlab.devices.connect import RigDevices, open_devices, release_protective_stop, rig_backend, stand_in_for
+from shearlab.devices.connect import RigBackend, RigDevices, open_devices, release_protective_stop, rig_backend, stand_in_for
 from shearlab.devices.endpoints import Endpoints
 from shearlab.devices.interfaces import DeviceName
+from shearlab.devices.stand_in import StandIn
 from shearlab.orchestrator.calibration_records import load_record
+from shearlab.orchestrator.first_failure import then_always
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
 from shearlab.orchestrator.procedures.sequence import acquire_sequence
 from shearlab.orchestrator.progress import Progress
+from shearlab.orchestrator.recovery import RECOVERABLE, FaultPolicy, Site, ask_operator
 from shearlab.orchestrator.reports import publish_campaign
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
 from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
+from shearlab.protocols.plan_on_rig import ensure_fits
 from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
 from shearlab.protocols.positions import probe_positions_mm
 from shearlab.protocols.rig import Rig, load_rig
@@ -74,6 +80,8 @@ class CampaignSummary(StrictModel):
     # Batch id -> the calibration record whose modulus labels that batch's sequences.
     calibration_ids: dict[str, str]
     positions: list[PositionSummary]
+    # Left out by the operator after a fault ("block_10p0 position 3"); a rerun acquires them.
+    skipped_positions: list[str] = []
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -123,6 +131,15 @@ def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
     return plan.out_dir / f"{plan.name}_{block.name}.h5"
 
 
+def campaign_preflight(rig: Rig | Path, plan: CampaignPlan | Path) -> tuple[Rig, CampaignPlan, dict[str, Label]]:
+    """Everything a campaign checks before a device moves: the rig and the plan (models, or files to load),
+    the plan within the rig's limits, a calibration record for every block; the labels by block name."""
+    plan_file, rig_file = (plan if isinstance(plan, Path | str) else None), (rig if isinstance(rig, Path | str) else None)
+    rig, plan = as_model(rig, load_rig), as_model(plan, load_campaign_plan)
+    ensure_fits(plan, rig, plan_file=plan_file, rig_file=rig_file)
+    return rig, plan, {block.name: block_label(plan, block) for block in plan.blocks}
+
+
 def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
     record = load_record(plan.calibration_dir, block.batch_id)
     # The block is another sample of the batch: its label carries the spread between samples.
@@ -142,11 +159,14 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                       x_mm=float(xy_mm[0]), y_mm=float(xy_mm[1]), skipped=len(plan.push_lateral_mm) - len(pending))
     if not pending:
         return summary()
+    # Before the probe moves: a position the disk has no room for is not begun.
+    writer.ensure_room(len(pending))
     robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
     limits = devices.rig.robot.limits
     surface = np.array([xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, (plan.table_z_mm + block.size_mm[2]) * 1e-3])
     clear_z = surface[2] + plan.contact.lift_clearance_mm * 1e-3
-    try:
+    lift = partial(lift_clear, robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
+    with then_always(lift, what="lifting the probe clear"):
         contact = make_contact(robot, sensor, clock, surface_xyz_m=surface, settings=plan.contact,
                                max_force_n=limits.max_contact_force_n, speed_m_s=limits.max_speed_m_s,
                                accel_m_s2=limits.max_accel_m_s2)
@@ -173,8 +193,6 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                 failures.append(outcome.qc.check)
             else:
                 written += 1
-    finally:
-        lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
     return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
 
 
@@ -191,49 +209,92 @@ def _run_name() -> str:
     return started_name(f"campaign {parameter_name('plan', load_campaign_plan)}")
 
 
+@dataclass
+class CampaignRun:
+    """A campaign run's progress across the attempts a fault may cost it: what is done, what the operator
+    skipped, where it is now."""
+
+    rig: Rig
+    plan: CampaignPlan
+    labels: dict[str, Label]
+    n_positions: int
+    progress: Progress
+    positions: list[PositionSummary] = field(default_factory=list)
+    sessions: dict[str, None] = field(default_factory=dict)
+    done: set[tuple[str, int]] = field(default_factory=set)
+    skipped: set[tuple[str, int]] = field(default_factory=set)
+    site: Site = field(default_factory=Site)
+
+
 @flow(name="swei-campaign", flow_run_name=_run_name, log_prints=True)
 def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoints | None = None,
-                  max_positions: int | None = None) -> CampaignSummary:
+                  max_positions: int | None = None, on_fault: FaultPolicy = "stop") -> CampaignSummary:
     """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
 
     ``rig`` and ``plan``: the models, or the paths of their files. ``endpoints``: a running twin to use;
     without, the rig file says what to bring up (a twin process, the in-process simulation) or which
-    hardware to connect to. ``max_positions`` stops each block after that many positions.
+    hardware to connect to. ``max_positions`` stops each block after that many positions. ``on_fault``:
+    ``"stop"`` ends the run at a device fault, safely; ``"ask"`` pauses it with a form for the operator at the
+    Prefect UI (``orchestrator.recovery``).
     """
-    logger = get_run_logger()
-    rig, plan = as_model(rig, load_rig), as_model(plan, load_campaign_plan)
+    rig, plan, labels = campaign_preflight(rig, plan)
     tags = run_tags(rig, plan.name, (b.batch_id for b in plan.blocks))
     tag_flow_run(tags)
-    labels = {block.name: block_label(plan, block) for block in plan.blocks}
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
-    positions: list[PositionSummary] = []
-    sessions: list[str] = []
-    steps = len(plan.blocks) * n_positions
-    progress = Progress(f"campaign {plan.name}", total=steps)
-    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in, \
-            prefect_tags(*tags):
-        # The controller will not run the control script in a protective stop: the robot cannot
-        # even be connected before the stop is unlocked.
-        release_protective_stop(rig, backend, confirm=operator_for(stand_in).confirm)
-        with open_devices(rig, backend, ACQUISITION_DEVICES, stand_in=stand_in) as devices:
-            top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
-            clear_z = top + plan.contact.lift_clearance_mm * 1e-3
-            devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
+    run = CampaignRun(rig, plan, labels, n_positions, Progress(f"campaign {plan.name}", total=len(plan.blocks) * n_positions))
+    # The devices are held before a twin is started for them: a second run for the same twin waits here.
+    with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, \
+            stand_in_for(backend) as stand_in, prefect_tags(*tags):
+        confirm = operator_for(stand_in).confirm
+        while True:
             try:
-                safe_state(devices, clearance_z_m=clear_z)
-                for block in plan.blocks:
-                    path = session_path(plan, block).resolve()
-                    sessions.append(str(path))
-                    xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                    with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                        for index in range(min(n_positions, len(xy_mm))):
-                            position = acquire_position(devices, writer, plan, block, index, xy_mm[index], labels[block.name])
-                            positions.append(position)
-                            progress.advance(f"{block.batch_id} position {index}")
-                    logger.info("block %s: session %s", block.name, path)
-            finally:
-                safe_state(devices, clearance_z_m=clear_z)
-    summary = CampaignSummary(plan=plan.name, rig=rig.name, sessions=sessions, positions=positions,
-                              calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks})
+                _acquire(run, backend, stand_in, confirm)
+                break
+            except RECOVERABLE as fault:
+                if on_fault == "stop":
+                    raise
+                action = ask_operator(fault, run.site)
+                if action == "abort":
+                    raise
+                if action == "skip" and run.site.position >= 0:
+                    run.skipped.add(run.site.key)
+                    run.progress.advance(f"{run.site.block} position {run.site.position} skipped")
+                # The operator has just looked at the rig: a protective stop is unlocked without asking twice.
+                confirm = _confirmed_by_the_fault_form
+    summary = CampaignSummary(plan=plan.name, rig=rig.name, sessions=list(run.sessions), positions=run.positions,
+                              calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks},
+                              skipped_positions=[f"{block} position {index}" for block, index in sorted(run.skipped)])
     publish_campaign(summary)
     return summary
+
+
+def _confirmed_by_the_fault_form(message: str) -> None:
+    get_run_logger().warning("operator check (confirmed in the fault form): %s", message)
+
+
+def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, confirm: Callable[[str], None]) -> None:
+    """Connect the devices and acquire every position not done (or skipped) yet; the probe lifted however it ends."""
+    rig, plan = run.rig, run.plan
+    run.site = Site()  # connecting the devices, at no position yet
+    # The controller will not run the control script in a protective stop: the robot cannot
+    # even be connected before the stop is unlocked.
+    release_protective_stop(rig, backend, confirm=confirm)
+    with open_devices(rig, backend, ACQUISITION_DEVICES, stand_in=stand_in) as devices:
+        top = max(plan.table_z_mm + b.size_mm[2] for b in plan.blocks) * 1e-3
+        clear_z = top + plan.contact.lift_clearance_mm * 1e-3
+        devices.robot.set_watchdog(rig.robot.limits.watchdog_hz)
+        with then_always(partial(safe_state, devices, clearance_z_m=clear_z), what="making the rig safe"):
+            safe_state(devices, clearance_z_m=clear_z)
+            for block in plan.blocks:
+                path = session_path(plan, block).resolve()
+                run.sessions[str(path)] = None
+                xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
+                with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
+                    for index in range(min(run.n_positions, len(xy_mm))):
+                        if (block.name, index) in run.done | run.skipped:
+                            continue
+                        run.site = Site(block.name, index)
+                        run.positions.append(acquire_position(devices, writer, plan, block, index, xy_mm[index], run.labels[block.name]))
+                        run.done.add(run.site.key)
+                        run.progress.advance(f"{block.batch_id} position {index}")
+                get_run_logger().info("block %s: session %s", block.name, path)

@@ -22,6 +22,7 @@ from shearlab.devices.connect import RigDevices, open_devices, rig_backend, stan
 from shearlab.devices.endpoints import Endpoints
 from shearlab.orchestrator.calibration_records import save_record
 from shearlab.orchestrator.figures import save_png, stress_strain_figure
+from shearlab.orchestrator.first_failure import then_always
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import Operator, operator_for
 from shearlab.orchestrator.procedures.indentation import indent
@@ -30,6 +31,7 @@ from shearlab.orchestrator.reports import publish_calibration
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
 from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
 from shearlab.protocols.phantoms import Cylinder
+from shearlab.protocols.plan_on_rig import ensure_fits
 from shearlab.protocols.plans import CalibrationBatch, CalibrationPlan, load_calibration_plan
 from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.stress_strain import CompressionRun, fit_modulus
@@ -109,16 +111,20 @@ def calibration_flow(rig: Rig | Path, plan: CalibrationPlan | Path, endpoints: E
     ``rig`` and ``plan``: the models, or the paths of their files; ``endpoints``: a running twin to use.
     """
     logger = get_run_logger()
+    plan_file = plan if isinstance(plan, Path | str) else None
     rig, plan = as_model(rig, load_rig), as_model(plan, load_calibration_plan)
+    # Before any device moves: the plan within the rig's hexapod limits.
+    ensure_fits(plan, rig, plan_file=plan_file)
     tags = run_tags(rig, plan.name, (b.batch_id for b in plan.batches))
     tag_flow_run(tags)
     records: list[CalibrationFit] = []
     sessions: list[str] = []
     progress = Progress(f"calibration {plan.name}", total=sum(b.cylinders for b in plan.batches))
-    with rig_backend(rig, endpoints) as backend, hold_devices(rig, ("hexapod", "indenter_ft")), prefect_tags(*tags), \
+    # The devices are held before a twin is started for them: a second run for the same twin waits here.
+    with hold_devices(rig, ("hexapod", "indenter_ft"), endpoints), rig_backend(rig, endpoints) as backend, prefect_tags(*tags), \
             stand_in_for(backend) as stand_in, open_devices(rig, backend, ("hexapod", "indenter_ft"), stand_in=stand_in) as devices:
         operator = operator_for(devices.stand_in)
-        try:
+        with then_always(devices.hexapod.halt, what="halting the hexapod"):
             for batch in plan.batches:
                 path = session_path(plan, batch).resolve()
                 sessions.append(str(path))
@@ -135,7 +141,5 @@ def calibration_flow(rig: Rig | Path, plan: CalibrationPlan | Path, endpoints: E
                 logger.info("batch %s: E = %.2f kPa (95 %% CI %.2f-%.2f, R2 %.4f), id %s", batch.batch_id, record.e_kpa,
                             *record.ci95_kpa, record.r2, record.calibration_id)
                 records.append(record)
-        finally:
-            devices.hexapod.halt()
     publish_calibration(plan.name, records, sessions)
     return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import h5py
@@ -115,3 +116,68 @@ def test_damaged_files_raise_only_session_errors(make_session, tmp_path: Path, c
     except SessionFileError:
         pass
     check_session(damaged)  # never raises: problems are reported
+
+
+def _flip_bit(value: float, bit: int) -> float:
+    (raw,) = struct.unpack("<Q", struct.pack("<d", value))
+    (flipped,) = struct.unpack("<d", struct.pack("<Q", raw ^ (1 << bit)))
+    return float(flipped)
+
+
+@pytest.mark.parametrize("column, tamper", [
+    ("label_e_kpa", lambda v: _flip_bit(float(v), 48)),  # 54 kPa -> 52 kPa: one bit
+    ("label_e_kpa_std", lambda v: _flip_bit(float(v), 50)),
+    ("label_calibration_id", lambda v: b"cal-other"),
+    ("displacement_mean_um", lambda v: _flip_bit(float(v), 40)),
+    ("displacement_std_um", lambda v: _flip_bit(float(v), 40)),
+    ("qc_figures_json", lambda v: v.replace(b"2", b"3", 1)),
+])
+def test_a_changed_label_or_statistic_fails_the_check(make_session, column, tamper) -> None:  # type: ignore[no-untyped-def]
+    path = make_session("s1", positions=[0], pushes=[1, 2])
+    with h5py.File(path, "r+") as fh:
+        dset = fh[SEQUENCES][column]
+        before = dset[1]
+        dset[1] = tamper(before)
+        assert dset[1] != before
+    report = check_session(path)
+    assert [(p.where, p.cause.split(" (")[0]) for p in report.problems] == [("p000_push2", "checksum mismatch")]
+
+
+def test_a_changed_calibration_fit_fails_the_check(tmp_path: Path) -> None:
+    from shearlab.datasets import SessionWriter
+    from shearlab.datasets.records import CalibrationFit, SessionInfo
+
+    path = tmp_path / "cal.h5"
+    info = SessionInfo(kind="calibration", session_id="calibration_B1", phantom="cylinders", batch_id="B1", concentration_pct=10.0)
+    with SessionWriter.open(path, session=info) as writer:
+        writer.write_calibration_fit(CalibrationFit(calibration_id="cal-B1", batch_id="B1", concentration_pct=10.0, e_kpa=54.0,
+                                                    ci95_kpa=(53.0, 55.0), cylinders=8, sample_sd_kpa=1.2, n_points=400, r2=0.99))
+    assert check_session(path).ok
+    with h5py.File(path, "r+") as fh:
+        fh["entry/calibration/e_kpa"][0] = _flip_bit(54.0, 46)
+    report = check_session(path)
+    assert [(p.where, p.cause) for p in report.problems] == [("calibration fit 0", "checksum mismatch")]
+
+
+def test_relabelling_refuses_a_sequence_whose_data_changed(make_session) -> None:  # type: ignore[no-untyped-def]
+    from shearlab.datasets import SessionWriter
+
+    path = make_session("s1", positions=[0], pushes=[1, 2])
+    with SessionReader(path) as reader:
+        info = reader.info
+    with h5py.File(path, "r+") as fh:
+        fh[SEQUENCES]["push_lateral_mm"][0] = 1.0
+    with SessionWriter.open(path, session=info) as writer, pytest.raises(CorruptSessionError, match="p000_push1: checksum mismatch"):
+        writer.set_label("cal-9", 60.0, 1.0)
+
+
+def test_an_older_schema_and_a_foreign_schema_say_what_they_are(make_session) -> None:  # type: ignore[no-untyped-def]
+    path = make_session("s1", positions=[0], pushes=[1])
+    with h5py.File(path, "r+") as fh:
+        fh.attrs["schema_version"] = 2
+    with pytest.raises(SchemaVersionError, match="schema version 2, whose checksums do not cover labels"):
+        SessionReader(path)
+    with h5py.File(path, "r+") as fh:
+        fh.attrs["shearlab_schema"] = "ustb-uff"
+    with pytest.raises(NotASessionFileError, match="an HDF5 file of schema 'ustb-uff', not a shearlab session"):
+        SessionReader(path)

@@ -216,11 +216,12 @@ def test_move_before_reference_is_gcs_error_5(hexapod: PIHexapod) -> None:
 
 
 def test_target_beyond_the_controller_limit_is_gcs_error_7(rig: Rig) -> None:
-    # The rig allows more travel than the controller: the controller's refusal must surface typed.
-    with rig.connect(HexapodLimits(max_travel_mm=100.0, max_velocity_mm_s=5.0)) as device:
+    # The rig limits only the linear travel; past the controller's +/-10 deg of tilt, the controller's
+    # refusal must surface typed.
+    with rig.connect(HexapodLimits(max_travel_mm=50.0, max_velocity_mm_s=5.0)) as device:
         device.reference()
         with pytest.raises(GCSError) as info:
-            device.move_absolute({"Z": 60.0})
+            device.move_absolute({"U": 15.0})
     assert info.value.code == 7
     assert info.value.meaning == "Position out of limits"
 

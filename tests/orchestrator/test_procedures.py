@@ -3,11 +3,15 @@ indentation. Each test runs in a fraction of a second on the simulation's virtua
 
 from __future__ import annotations
 
+import errno
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from shearlab.datasets.errors import DiskFullError, SessionWriteError
+from shearlab.datasets.integrity import check_session
 from shearlab.datasets.records import Label
 from shearlab.datasets.writer import SessionWriter
 from shearlab.devices.connect import RigDevices
@@ -205,6 +209,79 @@ def test_a_device_error_mid_position_lifts_the_probe(sim_devices: RigDevices, tm
     state = _state(sim_devices)
     clearance_z_m = (plan.table_z_mm + block.size_mm[2] + plan.contact.lift_clearance_mm) * 1e-3
     assert state.probe_force_n == 0.0 and state.robot_pose[2] == pytest.approx(clearance_z_m)
+
+
+def _lift_plan(tmp_path: Path) -> tuple[BlockTarget, CampaignPlan, Label]:
+    block = BlockTarget(name="block_10p0", batch_id="B1-10.0", concentration_pct=10.0, x_mm=55.0, y_mm=200.0)
+    plan = CampaignPlan(name="lift", blocks=(block,), n_positions=1, push_lateral_mm=(-2.0, 2.0), imaging=SMALL_IMAGING,
+                        out_dir=tmp_path, calibration_dir=tmp_path)
+    return block, plan, Label(e_kpa=54.0, e_kpa_std=1.0, calibration_id="cal-test")
+
+
+def test_the_first_device_to_fail_is_the_one_named(sim_devices: RigDevices, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link to the whole rig dies while the scanner fires: lifting the probe fails too, and the error
+    still names the scanner, with the robot's failure noted after it."""
+    block, plan, label = _lift_plan(tmp_path)
+    dead: list[str] = []
+
+    def scanner_dies(**_: object) -> None:
+        dead.append("scanner")
+        raise DeviceConnectionError("scanner", "connection lost")
+
+    def robot_call(method):  # type: ignore[no-untyped-def]
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if dead:
+                raise DeviceConnectionError("robot", "RTDE link lost")
+            return method(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(sim_devices.scanner, "fire", scanner_dies)
+    for name in ("tcp_pose", "stop", "move_linear"):
+        monkeypatch.setattr(sim_devices.robot, name, robot_call(getattr(sim_devices.robot, name)))
+    with SessionWriter.open(tmp_path / "lift.h5", session=session_info(plan, block, sim_devices.rig), resume=True) as writer, \
+            pytest.raises(DeviceConnectionError) as caught:
+        acquire_position.fn(sim_devices, writer, plan, block, 0, np.array([55.0, 200.0]), label)
+    assert caught.value.device == "scanner" and str(caught.value) == "scanner: connection lost"
+    assert any("while lifting the probe clear" in note and "robot: RTDE link lost" in note for note in caught.value.__notes__)
+
+
+def test_a_full_disk_stops_a_position_before_the_probe_moves(sim_devices: RigDevices, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    block, plan, label = _lift_plan(tmp_path)
+    before = _state(sim_devices).robot_pose
+    with SessionWriter.open(tmp_path / "lift.h5", session=session_info(plan, block, sim_devices.rig), resume=True) as writer:
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))  # type: ignore[attr-defined]
+        with pytest.raises(DiskFullError, match=f"{tmp_path}: 1 MiB free, 2 sequences of lift_block_10p0 needs"):
+            acquire_position.fn(sim_devices, writer, plan, block, 0, np.array([55.0, 200.0]), label)
+    assert np.array_equal(_state(sim_devices).robot_pose, before)
+
+
+def test_a_write_that_fails_mid_position_lifts_the_probe_and_the_session_resumes(sim_devices: RigDevices, tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    block, plan, label = _lift_plan(tmp_path)
+    path, info = tmp_path / "lift.h5", session_info(plan, block, sim_devices.rig)
+    with SessionWriter.open(path, session=info, resume=True) as writer:
+        commits = {"n": 0}
+        real_commit = writer._commit
+
+        def commit() -> None:  # the second sequence's data meet a full disk
+            commits["n"] += 1
+            if commits["n"] == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_commit()
+
+        monkeypatch.setattr(writer, "_commit", commit)
+        with pytest.raises(SessionWriteError, match="cannot write \\(No space left on device\\).*rerun to resume"):
+            acquire_position.fn(sim_devices, writer, plan, block, 0, np.array([55.0, 200.0]), label)
+        assert writer.completed_keys() == {"p000_push1"}
+        assert not (tmp_path / "lift.h5.reserve").exists()  # given back for HDF5 to close in
+    clearance_z_m = (plan.table_z_mm + block.size_mm[2] + plan.contact.lift_clearance_mm) * 1e-3
+    assert _state(sim_devices).robot_pose[2] == pytest.approx(clearance_z_m)
+    with SessionWriter.open(path, session=info, resume=True) as writer:
+        acquire_position.fn(sim_devices, writer, plan, block, 0, np.array([55.0, 200.0]), label)
+        assert writer.completed_keys() == {"p000_push1", "p000_push2"}
+    assert check_session(path).ok
 
 
 # -- indentation --------------------------------------------------------------------------------------

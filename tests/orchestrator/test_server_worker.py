@@ -26,7 +26,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from shearlab.datasets.reader import SessionReader
 from shearlab.datasets.records import sequence_key
 from shearlab.orchestrator.flows.acquisition import ACQUISITION_DEVICES
-from shearlab.orchestrator.locks import device_lock_names, hold_devices
+from shearlab.orchestrator.locks import device_locks, hold_devices
 from shearlab.protocols.rig import load_rig
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -168,7 +168,7 @@ def test_two_rigs_acquire_side_by_side_under_one_worker(campaign_plan, tmp_path,
                         parameters={"rig": str(rig_paths[0]), "plan": str(plan_paths[0])})
 
         # Someone holds rig A (as another campaign on it would): run A starts, then waits for its devices.
-        rig_a_in_use.enter_context(hold_devices(rigs[0], ACQUISITION_DEVICES))
+        rig_a_in_use.enter_context(hold_devices(rigs[0], ACQUISITION_DEVICES, twins[0].endpoints))
         run_a = _wait_for(client, submit(0), lambda s: s.is_running(), "running", worker)
         # Rig B is free: its run acquires while rig A is still held.
         run_b = _wait_for(client, submit(1), lambda s: s.is_final(), "finished", worker)
@@ -182,7 +182,7 @@ def test_two_rigs_acquire_side_by_side_under_one_worker(campaign_plan, tmp_path,
         assert run_a.start_time < run_b.start_time and run_b.end_time < run_a.end_time
 
         # Each rig's devices have their own one-slot limits (rig B's created by its run), all free again.
-        names = [device_lock_names(rig, ACQUISITION_DEVICES) for rig in rigs]
+        names = [list(device_locks(rig, ACQUISITION_DEVICES)) for rig in rigs]
         assert len(set(names[0] + names[1])) == 2 * len(ACQUISITION_DEVICES)
         for name in names[0] + names[1]:
             limit = client.read_global_concurrency_limit_by_name(name)

@@ -84,7 +84,9 @@ def test_twin_serve_prints_its_endpoints(tmp_path, loopback_host):
         printed = Endpoints.model_validate_json(proc.stdout.readline())
         assert printed == Endpoints.model_validate_json(endpoints.read_text())
         # One naming: the endpoints' fields are the rig's device names.
-        assert set(json.loads(printed.model_dump_json())) == {"robot", "hexapod", "probe_ft", "indenter_ft", "scanner", "control", "speed"}
+        assert set(json.loads(printed.model_dump_json())) == {"robot", "hexapod", "probe_ft", "indenter_ft", "scanner", "control", "speed",
+                                                              "token"}
+        assert printed.token is None  # a loopback twin needs none
         assert printed.robot.host == host and printed.probe_ft.serial.startswith("/dev/pts/")
     finally:
         proc.terminate()
