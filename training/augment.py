@@ -124,7 +124,7 @@ def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
     for k in range(taps.shape[0]):
         # Zero taps (a narrower kernel than the widest in the batch) add exact zeros: the same bits
         # as the window blurred alone.
-        out += taps[k].view(-1, 1, 1, 1) * padded.narrow(dim, k, n)
+        out.addcmul_(padded.narrow(dim, k, n), taps[k].view(-1, 1, 1, 1))
     return out
 
 

@@ -48,8 +48,8 @@ class TrainResult:
 class BatchSource(Protocol):
     """A dataset that cuts whole batches itself and takes ``(epoch, index)`` items (``WindowDataset``)."""
 
-    def batches(self, order: Sequence[int], batch_size: int,
-                device: torch.device | str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def batches(self, order: Sequence[int], batch_size: int, device: torch.device | str, *,
+                reuse: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
     def __getitem__(self, index: int | tuple[int, int]) -> tuple[Any, ...]: ...
 
@@ -74,7 +74,7 @@ def _epoch_batches(data: Dataset, order: list[int], epoch: int, config: TrainCon
         sampler.items = [(epoch, i) for i in order]
         return loader
     if isinstance(data, BatchSource):
-        return data.batches(order, config.batch_size, device)
+        return data.batches(order, config.batch_size, device, reuse=True)
     return DataLoader(data, batch_size=config.batch_size, sampler=order, num_workers=config.num_workers,
                       generator=generator)
 
@@ -111,7 +111,7 @@ def predict_dataset(model: DenseNet3d, data: Dataset, *, batch_size: int = 250,
     model.eval()
     preds, labels = [], []
     order = list(range(len(cast(Sized, data))))
-    batches = (data.batches(order, batch_size, device) if isinstance(data, BatchSource) and num_workers == 0
+    batches = (data.batches(order, batch_size, device, reuse=True) if isinstance(data, BatchSource) and num_workers == 0
                else DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers))
     for windows, label in batches:
         x = _prepare(windows, device, normalisation, channels_last=True)

@@ -145,6 +145,7 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
                        for d0, d1, l0, l1 in (self._centre_ranges[r.path] for r in refs)]
             self.store = WindowStore.read(refs, regions, frames=frames, dtype=store_dtype)
         self._device_stores: dict[torch.device, WindowStore] = {}
+        self._buffers: list[torch.Tensor] = []
 
     def _centre_range(self, path: Path) -> tuple[int, int, int, int]:
         """Valid window centres ``[d0, d1) x [l0, l1)``: inside the region and the window inside the image."""
@@ -170,6 +171,7 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         state = self.__dict__.copy()
         state["_files"] = {}
         state["_device_stores"] = {}
+        state["_buffers"] = []
         return state
 
     def _rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
@@ -211,20 +213,19 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
             self._device_stores[device] = self.store.to(device)
         return self._device_stores[device]
 
-    def _cut(self, indices: Sequence[int], placements: Sequence[WindowPlacement], device: torch.device) -> torch.Tensor:
-        """Raw windows ``(n, frames, w, w)`` float32 um on ``device``, from the store or the files."""
-        if self.store is None:
-            raw = np.stack([self.read_window(p) for p in placements]).astype(np.float32, copy=False)
-            return torch.from_numpy(raw).to(device)
-        h = self.half_px
-        return self._device_store(device).cut([i // self.windows_per_sequence for i in indices],
-                                              [p.centre_depth_px - h for p in placements],
-                                              [p.centre_lateral_px - h for p in placements], self.window)
-
-    def _finished(self, indices: Sequence[int], epoch: int | None, device: torch.device) -> torch.Tensor:
+    def _finished(self, indices: Sequence[int], epoch: int | None, device: torch.device,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+        """Items ``indices`` of ``epoch`` as network input ``(n, frames, w, w)`` on ``device`` (in ``out``)."""
         drawn = [self._draw(i, epoch) for i in indices]
         placements = [p for p, _ in drawn]
-        raw = self._cut(indices, placements, device)
+        if self.store is None:
+            raw = torch.from_numpy(np.stack([self.read_window(p) for p in placements]).astype(np.float32, copy=False))
+            raw = raw.to(device) if out is None else out.copy_(raw)
+        else:
+            h = self.half_px
+            raw = self._device_store(device).cut([i // self.windows_per_sequence for i in indices],
+                                                 [p.centre_depth_px - h for p in placements],
+                                                 [p.centre_lateral_px - h for p in placements], self.window, out=out)
         stats = self.normalisation == "sequence"
         return finish_windows(raw, [d for _, d in drawn],
                               mean=[p.ref.displacement_mean_um for p in placements] if stats else None,
@@ -244,25 +245,40 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
                 "centre_depth_px": where.centre_depth_px, "centre_lateral_px": where.centre_lateral_px}
         return window, label, info
 
-    def batches(self, order: Sequence[int], batch_size: int, device: torch.device | str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, order: Sequence[int], batch_size: int, device: torch.device | str, *,
+                reuse: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Items ``order`` of the current epoch in batches ``(n, 1, frames, w, w)``, ``(n,)`` kPa, cut and
         augmented on ``device`` (from the store moved there once, when ``in_memory``): the same windows
-        as ``dataset[i]`` stacked, bit for bit on a CPU, within float rounding of the blur on a GPU."""
+        as ``dataset[i]`` stacked, bit for bit on a CPU, within float rounding of the blur on a GPU.
+
+        ``reuse``: write the batches into two buffers the dataset keeps, in turn, so a batch stays valid
+        only until the next-but-one is drawn, in this epoch or the next (the trainer's use). A fresh
+        150 MB batch of 65 px windows costs more in page faults on a CPU than cutting and augmenting it.
+        """
         device = torch.device(device)
         frames = self.refs[0].shape[0] if self.frames is None else self.frames
-        window_bytes = 4 * frames * self.window**2
-        chunk = batch_size if device.type != "cpu" else max(1, _CPU_CHUNK_BYTES // window_bytes)
+        shape = (frames, self.window, self.window)
+        # Chunks small enough to stay in a CPU's cache from the cut to the erasing; a GPU takes the batch.
+        chunk = batch_size if device.type != "cpu" else max(1, _CPU_CHUNK_BYTES // (4 * int(np.prod(shape))))
         labels = torch.tensor([r.label_e_kpa for r in self.refs], dtype=torch.float32, device=device)
         for start in range(0, len(order), batch_size):
             indices = list(order[start:start + batch_size])
-            if chunk >= len(indices):
-                x = self._finished(indices, None, device).unsqueeze(1)
-            else:
-                x = torch.empty((len(indices), 1, frames, self.window, self.window), device=device)
-                for a in range(0, len(indices), chunk):
-                    x[a:a + chunk, 0] = self._finished(indices[a:a + chunk], None, device)
+            x = self._buffer((len(indices), 1, *shape), device) if reuse else \
+                torch.empty((len(indices), 1, *shape), device=device)
+            for a in range(0, len(indices), chunk):
+                self._finished(indices[a:a + chunk], None, device, out=x[a:a + chunk, 0])
             seq = torch.as_tensor([i // self.windows_per_sequence for i in indices], device=device)
             yield x, labels[seq]
+
+    def _buffer(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """The older of two kept output buffers (a new one while there are fewer), viewed as ``shape``."""
+        kept = [b for b in self._buffers if b.device == device and b.shape[1:] == shape[1:] and b.shape[0] >= shape[0]]
+        if len(kept) < 2:
+            kept.append(torch.empty(shape, device=device))
+        else:
+            kept.append(kept.pop(0))
+        self._buffers = kept
+        return kept[-1][:shape[0]]
 
     def close(self) -> None:
         for fh in self._files.values():
