@@ -36,7 +36,7 @@ from shearlab.training.windows import WindowDataset
 
 
 def _load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _sync(device: torch.device) -> None:
