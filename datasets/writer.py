@@ -2,10 +2,13 @@
 
 Protocol of one append: validate everything (no I/O), choose a row (the half-written row a crash left
 behind, or a new one), grow every column, write the arrays and metadata with the checksum, flush and
-fsync, then set ``complete`` = 1, flush and fsync. A reader — live or after a crash — sees a row only
-once its marker is set, and then its checksum holds. The grown extents of different columns may reach
-the disk in any order, so a row exists only where every column has it (``SessionReader``); a marker
-can only stand where the flush before it made the whole row durable.
+fsync, then set ``complete`` = 1, flush and fsync. The checksum and the volume's mean and std are
+computed on two helper threads while the arrays are written (hashlib and numpy release the GIL): on a
+20 MiB sequence they cost as much as writing it, and nothing needs them before the row's metadata.
+A reader — live or after a crash — sees a row only once its marker is set, and then its checksum holds.
+The grown extents of different columns may reach the disk in any order, so a row exists only where every
+column has it (``SessionReader``); a marker can only stand where the flush before it made the whole row
+durable.
 
 The file is created under a temporary name with its whole layout and renamed into place, so the final
 name never holds a half-made file; it is then re-opened in SWMR mode. Re-opening an existing file
@@ -20,6 +23,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +198,7 @@ class SessionWriter:
         self._fh = fh
         self._fsync = fsync
         self._lock: int | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="session-writer")
         self._frames, self._depth, self._lateral = info.sequence.grid.shape
         self._seq = _Table(fh[SEQUENCES], SEQUENCE_COLUMNS, fh[CONTACT_FORCE], "force_start",
                            "force_count", "key")
@@ -264,6 +269,7 @@ class SessionWriter:
         self.close()
 
     def close(self) -> None:
+        self._pool.shutdown()
         if self._fh.id.valid:
             self._fh.close()
         if self._lock is not None:
@@ -317,11 +323,6 @@ class SessionWriter:
         if force_t.ndim != 1 or force_t.shape != force_n.shape:
             raise ValueError(f"{what}: contact_force_n and contact_force_time_s must be 1-D and equally long")
         figures = json.dumps(dict(record.qc.figures), sort_keys=True)
-        if displacement is not None:
-            mean = float(displacement.mean(dtype="f8"))
-            std = float(displacement.std(dtype="f8"))
-        else:
-            mean = std = math.nan
         label = record.label
         row = {
             "key": _encode(record.key, KEY_BYTES, f"{what}: key"),
@@ -337,10 +338,17 @@ class SessionWriter:
             "label_e_kpa_std": math.nan if label is None else label.e_kpa_std,
             "label_calibration_id": b"" if label is None else label.calibration_id.encode("utf-8"),
             "has_displacement": int(displacement is not None), "has_iq": int(iq is not None),
-            "displacement_mean_um": mean, "displacement_std_um": std,
         }
-        row["checksum"] = digest(row, SEQUENCE_META_FIELDS, [displacement, iq, force_t, force_n]).encode()
         return row, _SequenceArrays(displacement, iq, force_t, force_n)
+
+    def _summaries(self, row: dict[str, Any], arrays: _SequenceArrays) -> tuple[Future[str], Future[tuple[float, float]]]:
+        """The row's checksum and the volume's mean and std, computing on the helper threads."""
+        checksum = self._pool.submit(digest, dict(row), SEQUENCE_META_FIELDS,
+                                     [arrays.displacement, arrays.iq, arrays.time_s, arrays.force_n])
+        displacement = arrays.displacement
+        stats = self._pool.submit(lambda: (math.nan, math.nan) if displacement is None else
+                                  (float(displacement.mean(dtype="f8")), float(displacement.std(dtype="f8"))))
+        return checksum, stats
 
     def append_sequence(self, record: SequenceRecord) -> int:
         """Write one sequence and mark it complete; returns its row.
@@ -351,6 +359,7 @@ class SessionWriter:
         row_values, arrays = self._sequence_row(record)
         if row_values["key"] in self._seq.done:
             raise SessionConflictError(self.path, "already complete in this session", key=record.key)
+        checksum, stats = self._summaries(row_values, arrays)
         seq = self._fh[SEQUENCES]
         volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
         row = self._seq.next_row()
@@ -361,6 +370,8 @@ class SessionWriter:
             seq["displacement"][row] = arrays.displacement
         if arrays.iq is not None:
             seq["iq"][row] = arrays.iq
+        row_values["displacement_mean_um"], row_values["displacement_std_um"] = stats.result()
+        row_values["checksum"] = checksum.result().encode()
         self._seq.write_row(row, row_values)
         self._commit()
         self._seq.mark_complete(row, row_values["key"], start + count)
