@@ -7,11 +7,19 @@ Rerunning a campaign resumes it: completed sequences stay, only missing ones are
 protective stop left by the interrupted run is unlocked after an operator check. Any error,
 cancellation or crash path lifts the probe clear; the robot's watchdog stops the arm if this process
 dies.
+
+A campaign fans out over several rigs (or twins) as shares: share ``k`` of ``n`` acquires the positions
+whose index is ``k`` modulo ``n``, into a session file of its own (``<plan>_<block>_share<k>of<n>.h5``)
+that the ``Catalogue`` merges with the others. Each share is the same flow, with the same device locks
+and the same resume, run on its own rig: by ``fanout_campaign_flow`` from one process (the physics of
+a twin runs in the twin's own process), or on a lab's rig PCs by a work pool with one worker per rig
+(``orchestrator/deployments.py``, README "Scaling out").
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -20,7 +28,8 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
-from pydantic import computed_field
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field, computed_field, model_validator
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
@@ -108,9 +117,33 @@ class CampaignSummary(StrictModel):
         return dict(Counter(check for p in self.positions for check in p.failures).most_common())
 
 
-def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
+class CampaignShare(StrictModel):
+    """Share ``index`` (0-based) of ``of``: the positions whose index is ``index`` modulo ``of``."""
+
+    index: int = Field(ge=0)
+    of: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignShare:
+        if self.index >= self.of:
+            raise ValueError(f"share index {self.index} must be below the number of shares {self.of}")
+        return self
+
+    @property
+    def suffix(self) -> str:
+        return f"_share{self.index + 1}of{self.of}"
+
+    def holds(self, position_index: int) -> bool:
+        return position_index % self.of == self.index
+
+
+def _session_name(plan: CampaignPlan, block: BlockTarget, share: CampaignShare | None) -> str:
+    return f"{plan.name}_{block.name}{share.suffix if share else ''}"
+
+
+def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None, share: CampaignShare | None = None) -> SessionInfo:
     return SessionInfo(
-        kind=plan.kind, session_id=f"{plan.name}_{block.name}", phantom=block.name, batch_id=block.batch_id,
+        kind=plan.kind, session_id=_session_name(plan, block, share), phantom=block.name, batch_id=block.batch_id,
         concentration_pct=block.concentration_pct, rig_name=rig.name if rig else "rig",
         rig=rig.model_dump(mode="json") if rig else {},
         sequence=SequenceSpec(probe=plan.probe, imaging=plan.imaging), store_iq=plan.store_iq,
@@ -119,8 +152,8 @@ def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> Ses
     )
 
 
-def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
-    return plan.out_dir / f"{plan.name}_{block.name}.h5"
+def session_path(plan: CampaignPlan, block: BlockTarget, share: CampaignShare | None = None) -> Path:
+    return plan.out_dir / f"{_session_name(plan, block, share)}.h5"
 
 
 def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
@@ -193,12 +226,13 @@ def _run_name() -> str:
 
 @flow(name="swei-campaign", flow_run_name=_run_name, log_prints=True)
 def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoints | None = None,
-                  max_positions: int | None = None) -> CampaignSummary:
+                  max_positions: int | None = None, share: CampaignShare | None = None) -> CampaignSummary:
     """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
 
     ``rig`` and ``plan``: the models, or the paths of their files. ``endpoints``: a running twin to use;
     without, the rig file says what to bring up (a twin process, the in-process simulation) or which
-    hardware to connect to. ``max_positions`` stops each block after that many positions.
+    hardware to connect to. ``max_positions`` stops each block after that many positions. ``share``:
+    acquire only that share of the positions, into the share's own session files.
     """
     logger = get_run_logger()
     rig, plan = as_model(rig, load_rig), as_model(plan, load_campaign_plan)
@@ -206,9 +240,10 @@ def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoin
     tag_flow_run(tags)
     labels = {block.name: block_label(plan, block) for block in plan.blocks}
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
+    mine = [i for i in range(n_positions) if share is None or share.holds(i)]
     positions: list[PositionSummary] = []
     sessions: list[str] = []
-    steps = len(plan.blocks) * n_positions
+    steps = len(plan.blocks) * len(mine)
     progress = Progress(f"campaign {plan.name}", total=steps)
     with rig_backend(rig, endpoints) as backend, hold_devices(rig, ACQUISITION_DEVICES), stand_in_for(backend) as stand_in, \
             prefect_tags(*tags):
@@ -222,11 +257,11 @@ def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoin
             try:
                 safe_state(devices, clearance_z_m=clear_z)
                 for block in plan.blocks:
-                    path = session_path(plan, block).resolve()
+                    path = session_path(plan, block, share).resolve()
                     sessions.append(str(path))
                     xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                    with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                        for index in range(min(n_positions, len(xy_mm))):
+                    with SessionWriter.open(path, session=session_info(plan, block, rig, share), resume=True) as writer:
+                        for index in (i for i in mine if i < len(xy_mm)):
                             position = acquire_position(devices, writer, plan, block, index, xy_mm[index], labels[block.name])
                             positions.append(position)
                             progress.advance(f"{block.batch_id} position {index}")
@@ -237,3 +272,36 @@ def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoin
                               calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks})
     publish_campaign(summary)
     return summary
+
+
+@task(name="campaign-share", task_run_name="share {share.index} of {share.of}", cache_policy=NO_CACHE)
+def _campaign_share(rig: Rig | Path, plan: CampaignPlan, endpoints: Endpoints | None, max_positions: int | None,
+                    share: CampaignShare) -> CampaignSummary:
+    return campaign_flow(rig=rig, plan=plan, endpoints=endpoints, max_positions=max_positions, share=share)
+
+
+@flow(name="swei-campaign-fanout", flow_run_name=_run_name, log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
+def fanout_campaign_flow(rigs: Sequence[Rig | Path], plan: CampaignPlan | Path,
+                         endpoints: Sequence[Endpoints] | None = None,
+                         max_positions: int | None = None) -> CampaignSummary:
+    """One campaign drained by several rigs at once: rig ``k`` of ``n`` acquires share ``k`` of ``n``.
+
+    Each share is a ``campaign_flow`` run (a subflow, on a thread of this process: the devices' wire
+    work and the twins' physics run elsewhere) with its rig's locks and its own session files; rerun,
+    each share resumes. ``endpoints``: one running twin per rig, or None. Returns every share's
+    summary merged (the catalogue merges their session files the same way).
+    """
+    plan = as_model(plan, load_campaign_plan)
+    if not rigs:
+        raise ValueError("fanout_campaign_flow needs at least one rig")
+    if endpoints is not None and len(endpoints) != len(rigs):
+        raise ValueError(f"{len(endpoints)} endpoints for {len(rigs)} rigs: give one per rig, or none")
+    futures = [_campaign_share.submit(rig, plan, None if endpoints is None else endpoints[k], max_positions,
+                                      CampaignShare(index=k, of=len(rigs))) for k, rig in enumerate(rigs)]
+    summaries = [f.result() for f in futures]
+    return CampaignSummary(plan=plan.name, rig="+".join(s.rig for s in summaries),
+                           sessions=[path for s in summaries for path in s.sessions],
+                           calibration_ids={k: v for s in summaries for k, v in s.calibration_ids.items()},
+                           positions=sorted((p for s in summaries for p in s.positions),
+                                            key=lambda p: (p.block, p.position)))
