@@ -133,7 +133,7 @@ def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_u
     model.eval().to(device).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     _, depth, lateral = volume.shape
     out_h, out_w = depth - w + 1, lateral - w + 1
-    side = auto_tile_px(model, volume.shape, device, element_bytes=2 if mixed_precision else 4) \
+    side = auto_tile_px(model, (int(volume.shape[0]), depth, lateral), device, element_bytes=2 if mixed_precision else 4) \
         if tile_px == "auto" else tile_px
     tile_h, tile_w = (out_h, out_w) if side is None else (min(side, out_h), min(side, out_w))
     result = torch.full((depth, lateral), float("nan"), device=device)
