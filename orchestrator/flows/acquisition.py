@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -40,7 +41,7 @@ from shearlab.orchestrator.calibration_records import load_record
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
-from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.procedures.sequence import SequenceOutcome, assess, shoot
 from shearlab.orchestrator.progress import Progress
 from shearlab.orchestrator.reports import publish_campaign
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
@@ -162,12 +163,32 @@ def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
     return Label(e_kpa=record.e_kpa, e_kpa_std=record.sample_sd_kpa, calibration_id=record.calibration_id)
 
 
+def _sequence_record(plan: CampaignPlan, position_index: int, push_index: int, lateral_mm: float, attempt: int,
+                     pose: np.ndarray, outcome: SequenceOutcome, label: Label | None) -> SequenceRecord:
+    failed = not outcome.qc.passed
+    return SequenceRecord(
+        key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
+        push_lateral_mm=lateral_mm, probe_pose=pose,
+        displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
+        contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
+        acquired_at=datetime.now(UTC).isoformat(),
+        qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
+        label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
+        attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
+    )
+
+
 @task(name="acquire-position", task_run_name="{block.batch_id} position {position_index}",
       retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
                      position_index: int, xy_mm: np.ndarray, label: Label | None) -> PositionSummary:
-    """Contact, then every push of this position that the session does not hold yet; lift."""
+    """Contact, then every push of this position that the session does not hold yet; lift.
+
+    Shots and their assessment overlap: shot ``k + 1`` is fired while shot ``k`` is tracked and checked
+    on a helper thread; a shot that fails its check is fired again next (up to ``qc.max_attempts``),
+    and each sequence is written, in the main thread, once its last attempt is assessed.
+    """
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
     written, reacquired, failures = 0, 0, []
@@ -179,33 +200,37 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
     limits = devices.rig.robot.limits
     surface = np.array([xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, (plan.table_z_mm + block.size_mm[2]) * 1e-3])
     clear_z = surface[2] + plan.contact.lift_clearance_mm * 1e-3
+    # (push index, lateral mm, attempt) still to shoot; a shot failing its check goes back to the front.
+    queue = [(k, x, 1) for k, x in pending]
+    in_flight: tuple[int, float, int, Future[SequenceOutcome]] | None = None
     try:
         contact = make_contact(robot, sensor, clock, surface_xyz_m=surface, settings=plan.contact,
                                max_force_n=limits.max_contact_force_n, speed_m_s=limits.max_speed_m_s,
                                accel_m_s2=limits.max_accel_m_s2)
-        for push_index, lateral_mm in pending:
-            sequence = SequenceSpec(probe=plan.probe, push=PushSpec(lateral_mm=lateral_mm), imaging=plan.imaging)
-            for attempt in range(1, plan.qc.max_attempts + 1):
-                outcome = acquire_sequence(robot, sensor, scanner, clock, sequence,
-                                           target_force_n=plan.contact.target_force_n, qc=plan.qc)
-                if outcome.qc.passed or attempt == plan.qc.max_attempts:
-                    break
-            failed = not outcome.qc.passed
-            reacquired += attempt - 1
-            writer.append_sequence(SequenceRecord(
-                key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
-                push_lateral_mm=lateral_mm, probe_pose=contact.pose,
-                displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
-                contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
-                acquired_at=datetime.now(UTC).isoformat(),
-                qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
-                label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
-                attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
-            ))
-            if failed:
-                failures.append(outcome.qc.check)
-            else:
-                written += 1
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assess") as assessor:
+            # Each shot is assessed (Loupas, quality gate) while the scanner makes the next one.
+            while queue or in_flight is not None:
+                shot = None
+                if queue:
+                    push_index, lateral_mm, attempt = queue.pop(0)
+                    sequence = SequenceSpec(probe=plan.probe, push=PushSpec(lateral_mm=lateral_mm), imaging=plan.imaging)
+                    shot = (push_index, lateral_mm, attempt, shoot(robot, sensor, scanner, clock, sequence))
+                if in_flight is not None:
+                    done_push, done_lateral, done_attempt, future = in_flight
+                    outcome = future.result()
+                    if not outcome.qc.passed and done_attempt < plan.qc.max_attempts:
+                        queue.insert(0, (done_push, done_lateral, done_attempt + 1))
+                    else:
+                        failed = not outcome.qc.passed
+                        reacquired += done_attempt - 1
+                        writer.append_sequence(_sequence_record(plan, position_index, done_push, done_lateral,
+                                                                done_attempt, contact.pose, outcome, label))
+                        if failed:
+                            failures.append(outcome.qc.check)
+                        else:
+                            written += 1
+                in_flight = None if shot is None else (*shot[:3], assessor.submit(
+                    assess, shot[3], target_force_n=plan.contact.target_force_n, qc=plan.qc))
     finally:
         lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
     return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
