@@ -7,8 +7,10 @@ augmented (flips, half turns, blur, erasing) and normalised per sequence, no mod
 
 * files: ``WindowDataset`` read item by item from the session files (what training did before);
 * memory: the same dataset with ``in_memory=True``, cut a batch at a time by ``dataset.batches`` on
-  ``--device`` (what the trainer reads now); its one-off cost, reading and verifying every sequence,
-  is printed as the store's build time;
+  ``--device`` (what the trainer reads without workers); its one-off cost, reading and verifying every
+  sequence, is printed as the store's build time;
+* memory, ``--workers`` persistent loader workers cutting item by item (what the trainer reads with
+  ``num_workers``: a CPU's other cores);
 * the pure training step (paper width, forward + backward + Adam) on random tensors of the same shape.
 
 The ratio data path / training step is the figure to read: above 1 the step, not the data, bounds
@@ -27,11 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from shearlab.datasets import Catalogue, SessionInfo, SessionWriter
 from shearlab.training.augment import AugmentConfig
 from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.synthetic import synthetic_record
+from shearlab.training.trainer import EpochSampler
 from shearlab.training.windows import WindowDataset
 
 
@@ -112,6 +116,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the cores are shared)")
+    parser.add_argument("--workers", type=int, default=2, help="persistent loader workers to time (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -141,11 +146,25 @@ def main() -> None:
                 pass
             return len(memory)
 
+        sampler = EpochSampler()
+        workers = DataLoader(memory, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
+                             persistent_workers=True) if args.workers else None
+
+        def from_workers() -> int:
+            sampler.items = [(next(epoch), i) for i in range(len(memory))]
+            for _ in workers:  # type: ignore[union-attr]
+                pass
+            return len(memory)
+
         files_rate = _rate(from_files, torch.device("cpu"), args.seconds)
         print(f"{w} px, files, item by item: {files_rate:8.0f} windows/s | {_load()}")
         memory_rate = _rate(from_memory, device, args.seconds)
         print(f"{w} px, memory, batches of {args.batch} on {device}: {memory_rate:8.0f} windows/s "
               f"({memory_rate / files_rate:.1f}x the files) | {_load()}")
+        if workers is not None:
+            workers_rate = _rate(from_workers, torch.device("cpu"), args.seconds)
+            print(f"{w} px, memory, {args.workers} persistent loader workers, item by item: {workers_rate:8.0f} windows/s "
+                  f"({workers_rate / files_rate:.1f}x the files) | {_load()}")
         print(f"store built in {build_s:.2f} s ({len(refs)} sequences read and verified, "
               f"{memory.store.nbytes / 2**20:.0f} MiB)")  # type: ignore[union-attr]
         step_batch = args.batch if device.type == "cuda" else 4

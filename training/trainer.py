@@ -55,7 +55,7 @@ class BatchSource(Protocol):
 
 
 @dataclass
-class _EpochOrder:
+class EpochSampler:
     """A sampler the trainer refills every epoch: ``(epoch, index)`` items for persistent workers."""
 
     items: list[tuple[int, int]] = field(default_factory=list)
@@ -68,7 +68,7 @@ class _EpochOrder:
 
 
 def _epoch_batches(data: Dataset, order: list[int], epoch: int, config: TrainConfig, device: torch.device,
-                   generator: torch.Generator, persistent: tuple[DataLoader, _EpochOrder] | None) -> Iterable[Any]:
+                   generator: torch.Generator, persistent: tuple[DataLoader, EpochSampler] | None) -> Iterable[Any]:
     if persistent is not None:
         loader, sampler = persistent
         sampler.items = [(epoch, i) for i in order]
@@ -167,7 +167,7 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
 
     persistent = None
     if isinstance(train_data, BatchSource) and config.num_workers > 0:
-        sampler = _EpochOrder()
+        sampler = EpochSampler()
         persistent = (DataLoader(train_data, batch_size=config.batch_size, sampler=sampler,
                                  num_workers=config.num_workers, persistent_workers=True,
                                  pin_memory=device.type == "cuda"), sampler)
