@@ -61,13 +61,11 @@ def train(
     one line per epoch."""
     from shearlab.datasets.fingerprint import dataset_fingerprint
     from shearlab.training.config import TrainConfig
-    from shearlab.training.experiments import train_fold
+    from shearlab.training.experiments import fold_datasets, train_fold
     from shearlab.training.model import model_config_for_window
-    from shearlab.training.windows import WindowDataset
 
     split, train_refs, val_refs, _ = _split_refs(data_dir, split_path)
-    train_data = WindowDataset(train_refs, window, epoch_seed=seed, normalisation="sequence", augment=True)
-    val_data = WindowDataset(val_refs, window, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
+    train_data, val_data = fold_datasets(train_refs, val_refs, window, seed=seed, device=device)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, normalisation="sequence",
                          num_workers=num_workers)
     model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate)
