@@ -11,7 +11,7 @@ DEMO_OUT ?= out/demo
 TYPECHECK_ROOT := .typecheck/shearlab
 PACKAGES := devices protocols orchestrator datasets training
 
-.PHONY: demo test lint typecheck install install-test clean realism-report
+.PHONY: readme-results demo test lint typecheck install install-test clean realism-report
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/shearlab demo --out $(DEMO_OUT)
+
+# The README's demo results, from the last `make demo` run (never typed by hand).
+readme-results: $(VENV)/.installed
+	$(PY) -m shearlab.orchestrator.readme_results $(DEMO_OUT) README.md docs/figures
 
 # How hard the twin's lab is: a small campaign on every block, measured; the report is kept in docs/.
 realism-report: $(VENV)/.installed

@@ -9,8 +9,9 @@ Each stage is an amount of work times a rate:
   ``benchmarks/bench_flows.py`` on this kind of machine;
 - acquisition: sequences (blocks x positions x pushes, inclusion phantoms x positions x pushes) at the
   sequences per minute ``bench_flows.py`` measured on one twin, shared by the twins that drain it;
-- training: the windows every net sees (epochs x training sequences, repeats, left-out concentrations,
-  fine-tuning) at the training-step rate measured here and now on random tensors (a second or two);
+- training: the windows every net sees (epochs x training sequences for each seed and each left-out
+  concentration, and the fine-tuning) at the training-step rate measured here and now on random tensors
+  (a second or two);
 - evaluation: the test sequences' dense maps over the ROI at the dense rate measured here and now,
   and the ToF and time-to-peak baselines at their measured time per sequence.
 """
@@ -133,16 +134,20 @@ def _dense_rate(scale: Scale) -> float:
     return side * side / (time.perf_counter() - started)
 
 
-def _training(scale: Scale, world: Path | None) -> tuple[StageEstimate, StageEstimate]:
+def _training(scale: Scale, world: Path | None, loco: bool) -> tuple[StageEstimate, StageEstimate]:
     blocks = load_world(world).blocks
     homogeneous = sum(1 for b in blocks if not b.inclusions)
     inclusions = len(blocks) - homogeneous
     train_positions = scale.positions * (scale.n_folds - 2) / scale.n_folds  # one fold validates, one tests
-    windows = scale.epochs * homogeneous * train_positions * _TRAINING_PUSHES
-    fine_tune = inclusions * 10 * 64 * len(inclusion_pushes())  # 10 epochs, 64 windows per sequence
+    per_net = scale.epochs * homogeneous * train_positions * _TRAINING_PUSHES
+    # Leaving a concentration out trains on the other five.
+    left_out = len(scale.loco_pct) * per_net * (homogeneous - 1) / homogeneous if loco else 0.0
+    fine_tune = scale.repeats * inclusions * 10 * 64 * len(inclusion_pushes())  # 10 epochs, 64 windows per sequence
+    windows = scale.repeats * per_net + left_out + fine_tune
+    nets = scale.repeats + (len(scale.loco_pct) if loco else 0)
     rate = _training_step_rate(scale)
-    training = StageEstimate("training", f"{windows + fine_tune:,.0f} windows ({scale.window_px} px)",
-                             (windows + fine_tune) / rate, f"{rate:.1f} windows/s, measured now (random tensors)")
+    training = StageEstimate("training", f"{nets} nets, {windows:,.0f} windows ({scale.window_px} px)",
+                             windows / rate, f"{rate:.1f} windows/s, measured now (random tensors)")
     test_sequences = homogeneous * scale.positions / scale.n_folds * _TEST_SHARE * len(PAPER_PUSH_LATERAL_MM) \
         + inclusions * len(inclusion_pushes())
     dense = _dense_rate(scale)
@@ -154,7 +159,10 @@ def _training(scale: Scale, world: Path | None) -> tuple[StageEstimate, StageEst
     return training, evaluation
 
 
-def estimate_demo(scale: str, world: Path | None = None, *, rigs: Rigs = Rigs(), twins: int = 1) -> list[StageEstimate]:
-    """Expected wall time of every stage of ``shearlab demo --scale SCALE`` on this machine."""
+def estimate_demo(scale: str, world: Path | None = None, *, rigs: Rigs = Rigs(), twins: int = 1,
+                  loco: bool | None = None) -> list[StageEstimate]:
+    """Expected wall time of every stage of ``shearlab demo --scale SCALE [--loco]`` on this machine
+    (``loco`` as ``run_demo``'s: by default at paper scale only)."""
     chosen = SCALES[scale]
-    return [_calibration(chosen, world, rigs), _acquisition(chosen, world, twins), *_training(chosen, world)]
+    with_loco = scale == "paper" if loco is None else loco
+    return [_calibration(chosen, world, rigs), _acquisition(chosen, world, twins), *_training(chosen, world, with_loco)]

@@ -143,6 +143,10 @@ class TrainingPlan(StrictModel):
     seed: int = 0
     # Nets trained with seeds seed, seed + 1, ...: the report gives the spread of the headline figures.
     repeats: int = Field(default=1, ge=1)
+    # Training windows per sequence per epoch and where they are centred (paper: one, in the ROI; "image":
+    # anywhere a window fits, so the net also sees the late, weak arrivals far from the push).
+    windows_per_sequence: int = Field(default=1, ge=1)
+    train_region: Literal["roi", "image"] = "roi"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Eq. 1's alpha is fitted on the training sequences of this concentration (paper: one concentration).
     alpha_concentration_pct: float = 10.0

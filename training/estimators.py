@@ -45,12 +45,16 @@ SPEED_MARGIN_PX = (12, 48)
 
 @dataclass
 class SequenceView:
-    """One sequence read for evaluation: its displacement ``(frames, depth, lateral)`` um and grid."""
+    """One sequence read for evaluation: its displacement ``(frames, depth, lateral)`` um and grid.
+
+    Speed maps are kept per estimator and region: ToF with two alpha rules reads one speed map.
+    """
 
     ref: SequenceRef
     volume_um: np.ndarray
     grid: ImageGrid
     focus_depth_m: float
+    speeds: dict[tuple[str, int, int, int, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def read(cls, ref: SequenceRef) -> SequenceView:
@@ -106,6 +110,11 @@ class CnnEstimator:
         return field_kpa[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start]
 
 
+def _uniform(rows: slice, cols: slice, value_kpa: float) -> np.ndarray:
+    """One estimate for the whole region: a method that reads a sequence as a single number."""
+    return np.full((rows.stop - rows.start, cols.stop - cols.start), value_kpa, dtype=np.float64)
+
+
 @dataclass
 class ConstantEstimator:
     value_kpa: float
@@ -113,7 +122,7 @@ class ConstantEstimator:
     label: str = "training mean"
 
     def estimate(self, view: SequenceView, rows: slice, cols: slice) -> np.ndarray:
-        return np.full((rows.stop - rows.start, cols.stop - cols.start), self.value_kpa, dtype=np.float64)
+        return _uniform(rows, cols, self.value_kpa)
 
 
 @dataclass
@@ -123,8 +132,7 @@ class AmplitudeEstimator:
     label: str = "amplitude regression"
 
     def estimate(self, view: SequenceView, rows: slice, cols: slice) -> np.ndarray:
-        value = float(self.regression.predict([displacement_std_um(view.volume_um)])[0])
-        return np.full((rows.stop - rows.start, cols.stop - cols.start), value, dtype=np.float64)
+        return _uniform(rows, cols, float(self.regression.predict([displacement_std_um(view.volume_um)])[0]))
 
 
 SpeedMap = Callable[[np.ndarray, ImageGrid, float], np.ndarray]
@@ -140,6 +148,13 @@ def ttp_speed(volume: np.ndarray, grid: ImageGrid, push_lateral_m: float) -> np.
 
 def region_speed_m_s(speed_map: SpeedMap, view: SequenceView, rows: slice, cols: slice) -> np.ndarray:
     """A speed estimator over ``rows`` x ``cols``, run on a crop wide enough for its span and filters."""
+    key = (speed_map.__name__, rows.start, rows.stop, cols.start, cols.stop)
+    if key not in view.speeds:
+        view.speeds[key] = _region_speed(speed_map, view, rows, cols)
+    return view.speeds[key]
+
+
+def _region_speed(speed_map: SpeedMap, view: SequenceView, rows: slice, cols: slice) -> np.ndarray:
     r = _grow(rows, SPEED_MARGIN_PX[0], view.volume_um.shape[1])
     c = _grow(cols, SPEED_MARGIN_PX[1], view.volume_um.shape[2])
     speed = speed_map(view.volume_um[:, r, c], crop_grid(view.grid, r, c), view.push_lateral_m)

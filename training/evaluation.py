@@ -53,6 +53,9 @@ INVARIANCE_LIMIT = 0.05
 INVARIANCE_PATCH_PX = 24
 # Fig. 8 (spread over positions) needs at least this many test positions of one concentration.
 MIN_POSITIONS_FOR_SPREAD = 3
+# The pushes the paper shows: Fig. 6 pushes 2, 4, 6; Fig. 8 pushes 1, 4, 7.
+FIG6_PUSHES = (2, 4, 6)
+FIG8_PUSHES = (1, 4, 7)
 
 
 @dataclass
@@ -222,37 +225,39 @@ def _block_figures(metrics: dict[str, Any], scored: dict[str, list[_Scored]], gr
                            xlabel="push (1 and 7 never trained on)", title="MAE vs push location (Fig. 7)"),
                     out_dir / "mae_vs_push.png"),
     ]
-    # Figs. 6 and 8 for the concentration with the most test positions.
+    # Figs. 6 and 8 for the concentration with the most test positions, on the paper's pushes.
     cnn = scored["cnn"]
     counts = defaultdict(set)
     for s in cnn:
         counts[s.ref.concentration_pct].add(_group(s.ref))
     concentration = max(counts, key=lambda c: (len(counts[c]), c or 0.0))
     label = float(np.mean([s.ref.label_e_kpa for s in cnn if s.ref.concentration_pct == concentration]))
-    pushes_shown = sorted({s.ref.push_index for s in cnn if s.ref.concentration_pct == concentration})
-    mean_panels: dict[str, dict[str, np.ndarray]] = {}
-    spread_panels: dict[str, dict[str, np.ndarray]] = {}
-    lateral: dict[str, float] = {}
-    for push in pushes_shown:
-        row = f"push {push}"
-        mean_panels[row], spread_panels[row] = {}, {}
-        for method in shown:
-            stack = np.stack([s.estimate_kpa for s in scored[method]
-                              if s.ref.concentration_pct == concentration and s.ref.push_index == push])
-            with warnings.catch_warnings():
-                # A pixel where every estimate failed stays NaN (grey), without a warning.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean_panels[row][labels[method]] = np.nanmean(stack, axis=0)
-                spread_panels[row][labels[method]] = np.nanstd(stack, axis=0)
-        lateral[row] = next(s.ref.push_lateral_mm for s in cnn if s.ref.push_index == push)
+    available = {s.ref.push_index for s in cnn if s.ref.concentration_pct == concentration}
     positions = len(counts[concentration])
-    figures.append(save_figure(map_panels(mean_panels, grid, vmax_kpa=1.6 * label, push_lateral_mm=lateral,
+    lateral = {f"push {s.ref.push_index}": s.ref.push_lateral_mm for s in cnn}
+
+    def panels(pushes: tuple[int, ...], statistic: Callable[[np.ndarray], np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for push in [p for p in pushes if p in available] or sorted(available):
+            out[f"push {push}"] = {}
+            for method in shown:
+                stack = np.stack([s.estimate_kpa for s in scored[method]
+                                  if s.ref.concentration_pct == concentration and s.ref.push_index == push])
+                with warnings.catch_warnings():
+                    # A pixel where every estimate failed stays NaN (grey), without a warning.
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    out[f"push {push}"][labels[method]] = statistic(stack)
+        return out
+
+    plural = "s" if positions > 1 else ""
+    figures.append(save_figure(map_panels(panels(FIG6_PUSHES, lambda a: np.nanmean(a, axis=0)), grid, vmax_kpa=1.6 * label,
+                                          push_lateral_mm=lateral,
                                           title=f"{concentration:g} % (label {label:.1f} kPa): mean over {positions} "
-                                                f"position{'s' if positions > 1 else ''} (Fig. 6)"),
+                                                f"position{plural} (Fig. 6)"),
                                out_dir / "maps_mean.png"))
     if positions >= MIN_POSITIONS_FOR_SPREAD:
-        figures.append(save_figure(map_panels(spread_panels, grid, vmax_kpa=0.5 * label, label="std E (kPa)",
-                                              push_lateral_mm=lateral,
+        figures.append(save_figure(map_panels(panels(FIG8_PUSHES, lambda a: np.nanstd(a, axis=0)), grid, vmax_kpa=0.5 * label,
+                                              label="std E (kPa)", push_lateral_mm=lateral,
                                               title=f"{concentration:g} %: spread over {positions} positions (Fig. 8)"),
                                    out_dir / "maps_spread.png"))
     return figures

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -28,9 +28,11 @@ FINE_TUNE_EPOCHS = 10
 
 
 def fold_datasets(train_refs: Sequence[SequenceRef], val_refs: Sequence[SequenceRef], window_px: int, *, seed: int,
-                  device: str = "auto") -> tuple[WindowDataset, WindowDataset | None]:
-    """One fold's training windows (augmented) and validation windows, per-sequence normalised, each
-    sequence read once into memory and checked against its checksum.
+                  device: str = "auto", windows_per_sequence: int = 1,
+                  region: Literal["roi", "image"] = "roi") -> tuple[WindowDataset, WindowDataset | None]:
+    """One fold's training windows (augmented; ``windows_per_sequence`` from ``region`` of each, see
+    ``WindowDataset``) and validation windows (one per sequence, in the ROI), per-sequence normalised,
+    each sequence read once into memory and checked against its checksum.
 
     The store is float16 when training on a GPU (half the device memory; ``bench_data_path.py`` measured
     its rounding at 4e-3 of a normalised window, a hundredth of the displacement noise, and 1.5e-3 kPa on an
@@ -38,7 +40,7 @@ def fold_datasets(train_refs: Sequence[SequenceRef], val_refs: Sequence[Sequence
     """
     dtype = torch.float16 if resolve_device(device).type == "cuda" else torch.float32
     train = WindowDataset(train_refs, window_px, epoch_seed=seed, normalisation="sequence", augment=True,
-                          in_memory=True, store_dtype=dtype)
+                          windows_per_sequence=windows_per_sequence, region=region, in_memory=True, store_dtype=dtype)
     val = WindowDataset(val_refs, window_px, epoch_seed=seed + 1, normalisation="sequence", in_memory=True,
                         store_dtype=dtype) if val_refs else None
     return train, val

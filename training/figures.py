@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
 
 from shearlab.protocols.sequences import ImageGrid  # noqa: E402
 
@@ -34,16 +33,19 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _mark(ax: plt.Axes, grid: ImageGrid, roi: tuple[slice, slice] | None, push_lateral_mm: float | None) -> None:
-    if roi is not None:
-        rows, cols = roi
-        x0 = grid.lateral_m[cols.start] * 1e3
-        z0 = grid.depth_m[rows.start] * 1e3
-        width = (grid.lateral_m[cols.stop - 1] - grid.lateral_m[cols.start]) * 1e3
-        height = (grid.depth_m[rows.stop - 1] - grid.depth_m[rows.start]) * 1e3
-        ax.add_patch(Rectangle((x0, z0), width, height, fill=False, edgecolor="white", linestyle="--", label="ROI"))
-    if push_lateral_mm is not None:
-        ax.axvline(push_lateral_mm, color="red", linewidth=1, label="push")
+def _mark_push(ax: plt.Axes, grid: ImageGrid, push_lateral_mm: float) -> None:
+    """The push as a red line where it falls on the map; off the map, an arrow at the edge that points
+    to it, so every panel keeps the map's own extent."""
+    left, right = grid.lateral_m[0] * 1e3, grid.lateral_m[-1] * 1e3
+    if left <= push_lateral_mm <= right:
+        ax.axvline(push_lateral_mm, color="red", linewidth=1)
+        return
+    at_left = push_lateral_mm < left
+    ax.annotate(f"push at {push_lateral_mm:+g} mm", xy=(0.0 if at_left else 1.0, 1.02), xycoords="axes fraction",
+                ha="left" if at_left else "right", va="bottom", color="red", fontsize=7,
+                arrowprops=None)
+    ax.annotate("", xy=(0.0 if at_left else 1.0, 0.5), xytext=(0.08 if at_left else 0.92, 0.5), xycoords="axes fraction",
+                arrowprops={"arrowstyle": "->", "color": "red"})
 
 
 def map_panels(panels: Mapping[str, Mapping[str, np.ndarray]], grid: ImageGrid, *, vmax_kpa: float,
@@ -67,7 +69,7 @@ def map_panels(panels: Mapping[str, Mapping[str, np.ndarray]], grid: ImageGrid, 
             image = ax.imshow(np.ma.masked_invalid(values), extent=_extent_mm(grid), cmap=cmap, vmin=0, vmax=vmax_kpa,
                               aspect="equal")
             if push_lateral_mm is not None and row in push_lateral_mm:
-                _mark(ax, grid, None, push_lateral_mm[row])
+                _mark_push(ax, grid, push_lateral_mm[row])
             if inclusion_mask is not None:
                 ax.contour(grid.lateral_m * 1e3, grid.depth_m * 1e3, inclusion_mask.astype(float), levels=[0.5],
                            colors="white", linewidths=0.8)

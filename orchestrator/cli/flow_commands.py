@@ -102,9 +102,11 @@ def demo(
     world: Annotated[Path | None, typer.Option(help="World file of the twins (TOML); default: the shipped world.")] = None,
     estimate: Annotated[bool, typer.Option(
         "--estimate", help="Print the expected time of each stage on this machine and stop.")] = False,
+    loco: Annotated[bool | None, typer.Option(
+        "--loco/--no-loco", help="Also train a net without one concentration (protocol b); default: at paper scale only.")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Run a whole simulated study on the twins: calibration, campaigns, CNN, ToF, report."""
+    """Run a whole simulated study on the twins: calibration, campaigns, the CNN against every baseline, report."""
     from shearlab.orchestrator.demo import run_demo
     from shearlab.orchestrator.settings import settings
 
@@ -115,7 +117,7 @@ def demo(
     if estimate:
         from shearlab.orchestrator.estimate import estimate_demo
 
-        stages = estimate_demo(scale, world)
+        stages = estimate_demo(scale, world, loco=loco)
         rows = [{"stage": s.stage, "work": s.work, "expected_s": round(s.seconds, 1),
                  "expected": _duration(s.seconds), "basis": s.basis} for s in stages]
         total = sum(s.seconds for s in stages)
@@ -124,11 +126,13 @@ def demo(
         return
     folder = out or settings().out / "demo"
     with flow_progress("demo") as progress:
-        result = run_demo(folder, scale, lambda stage: progress.console.print(f"stage: {stage}", markup=False), world=world)
+        result = run_demo(folder, scale, lambda stage: progress.console.print(f"stage: {stage}", markup=False), world=world,
+                          loco=loco)
     blocks = result["metrics"]["blocks"]
-    rows = [{"method": name, **{k: blocks[name][k] for k in ("mae_kpa", "mae_std_kpa", "pearson", "missing_fraction")}}
-            for name in ("cnn", "tof")]
-    inclusions = [{"session": session, "threshold_kpa": m["threshold_kpa"], "dice_cnn": m["cnn"]["dice"], "dice_tof": m["tof"]["dice"]}
+    rows = [{"method": m["label"], "mae_kpa": m["mae_kpa"][0], "mae_low_kpa": m["mae_kpa"][1], "mae_high_kpa": m["mae_kpa"][2],
+             "pearson": m["pearson"], "failed_fraction": m["failed_fraction"]} for m in blocks["methods"].values()]
+    inclusions = [{"session": session, "threshold_kpa": m["threshold_kpa"],
+                   **{f"dice_{key}": method["dice"] for key, method in m["methods"].items()}}
                   for session, m in result["metrics"].get("inclusions", {}).items()]
     tables = [rows_table(f"held-out positions ({blocks['test_sequences']} sequences)", rows)]
     if inclusions:

@@ -35,7 +35,7 @@ from shearlab.orchestrator.run_labels import parameter_name, started_name
 from shearlab.protocols.plans import TrainingPlan, load_training_plan
 from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
-from shearlab.training.estimators import CnnEstimator, Estimator, fit_baselines
+from shearlab.training.estimators import CnnEstimator, Estimator, SpeedEstimator, fit_baselines
 from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, session_truth_map
 from shearlab.training.experiments import fine_tune, fold_datasets, train_fold
 from shearlab.training.model import model_config_for_window
@@ -85,7 +85,8 @@ def _split_refs(plan: TrainingPlan, split_path: Path) -> tuple[Split, list[Seque
 def train_cnn(plan: TrainingPlan, split_path: Path, seed: int) -> Path:
     logger = get_run_logger()
     split, train_refs, val_refs, _ = _split_refs(plan, split_path)
-    train_data, val_data = fold_datasets(train_refs, val_refs, plan.window_px, seed=seed, device=plan.device)
+    train_data, val_data = fold_datasets(train_refs, val_refs, plan.window_px, seed=seed, device=plan.device,
+                                         windows_per_sequence=plan.windows_per_sequence, region=plan.train_region)
     config = TrainConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, device=plan.device,
                          normalisation="sequence")
     model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate)
@@ -137,12 +138,19 @@ def _modulus_of_batch(plan: TrainingPlan) -> Any:
     return modulus
 
 
+@task(name="fit-baselines", cache_policy=NO_CACHE)
+def fit_baseline_methods(plan: TrainingPlan, split_path: Path) -> list[Estimator]:
+    """Every baseline, fitted once on the split's training sequences."""
+    _, train_refs, _, _ = _split_refs(plan, split_path)
+    return fit_baselines(train_refs, alpha_concentration_pct=_alpha_concentration(plan, train_refs))
+
+
 @task(name="evaluate-blocks", cache_policy=NO_CACHE)
-def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Path]) -> tuple[dict[str, Any], list[Path]]:
+def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Path],
+                     baselines: list[Estimator]) -> tuple[dict[str, Any], list[Path]]:
     """Every method on the split's test sequences; the nets of further seeds by their MAE only."""
     logger = get_run_logger()
-    split, train_refs, _, test_refs = _split_refs(plan, split_path)
-    baselines: list[Estimator] = fit_baselines(train_refs, alpha_concentration_pct=_alpha_concentration(plan, train_refs))
+    _, _, _, test_refs = _split_refs(plan, split_path)
     result = evaluate_blocks([_cnn(checkpoints[0], plan), *baselines], test_refs, out_dir=plan.out_dir / "figures")
     maes = [result.metrics["methods"]["cnn"]["mae_kpa"][0]]
     for checkpoint in checkpoints[1:]:
@@ -153,12 +161,11 @@ def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Pat
 
 
 @task(name="evaluate-inclusions", cache_policy=NO_CACHE)
-def evaluate_inclusions(plan: TrainingPlan, split_path: Path, checkpoints: list[Path],
-                        seeds: list[int]) -> tuple[dict[str, Any], dict[str, list[float]], list[Path]]:
-    """Each inclusion phantom's evaluated position mapped by every seed's fine-tuned net and the baselines."""
-    _, train_refs, _, _ = _split_refs(plan, split_path)
-    baselines = [e for e in fit_baselines(train_refs, alpha_concentration_pct=_alpha_concentration(plan, train_refs))
-                 if e.key in ("tof_paper", "tof_robust", "ttp")]
+def evaluate_inclusions(plan: TrainingPlan, checkpoints: list[Path], seeds: list[int],
+                        fitted: list[Estimator]) -> tuple[dict[str, Any], dict[str, list[float]], list[Path]]:
+    """Each inclusion phantom's evaluated position mapped by every seed's fine-tuned net and the speed
+    estimators (the other baselines read one number per sequence: no map)."""
+    baselines: list[Estimator] = [e for e in fitted if isinstance(e, SpeedEstimator)]
     refs = Catalogue(plan.sessions_dir).query(kind="inclusion")
     metrics: dict[str, Any] = {}
     dice: dict[str, list[float]] = {}
@@ -169,7 +176,7 @@ def evaluate_inclusions(plan: TrainingPlan, split_path: Path, checkpoints: list[
         dice[session] = []
         for k, checkpoint in enumerate(checkpoints):
             tuned = fine_tune_on_inclusions(plan, checkpoint, session, tune) if tune else checkpoint
-            estimators = [_cnn(tuned, plan, "CNN fine-tuned" if tune else "CNN"), *(baselines if k == 0 else [])]
+            estimators: list[Estimator] = [_cnn(tuned, plan, "CNN fine-tuned" if tune else "CNN"), *(baselines if k == 0 else [])]
             out_dir = plan.out_dir / "figures" / ("" if k == 0 else f"seed{seeds[k]}")
             result = evaluate_inclusion(estimators, test, modulus_of_batch=_modulus_of_batch(plan), out_dir=out_dir,
                                         name=session)
@@ -257,12 +264,13 @@ def training_flow(plan_path: Path) -> dict[str, Any]:
     split, train_refs, _, test_refs = _split_refs(plan, split_path)
     seeds = [plan.seed + k for k in range(plan.repeats)]
     checkpoints = [train_cnn(plan, split_path, seed) for seed in seeds]
-    blocks, figures = evaluate_methods(plan, split_path, checkpoints)
+    baselines = fit_baseline_methods(plan, split_path)
+    blocks, figures = evaluate_methods(plan, split_path, checkpoints, baselines)
     metrics: dict[str, Any] = {"blocks": blocks}
     seed_table: dict[str, Any] = {"seeds": seeds, "cnn_mae_kpa": blocks.pop("seed_maes_kpa"), "inclusion_dice": {}}
     if plan.evaluate_inclusions:
-        metrics["inclusions"], seed_table["inclusion_dice"], inclusion_figures = evaluate_inclusions(plan, split_path, checkpoints,
-                                                                                               seeds)
+        metrics["inclusions"], seed_table["inclusion_dice"], inclusion_figures = evaluate_inclusions(
+            plan, checkpoints, seeds, baselines)
         figures += inclusion_figures
     metrics["seeds"] = seed_table
     metrics["loco"] = [leave_one_out(plan, c) for c in plan.loco_concentrations_pct]
