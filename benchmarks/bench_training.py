@@ -1,12 +1,12 @@
 """Training-package benchmark: dense vs window-by-window inference, training speed, ToF, normalisation cost.
 
-Run: ``.venv/bin/python benchmarks/bench_training.py [--full] [--device cpu|cuda]``.
+Run: ``.venv/bin/python benchmarks/bench_training.py [--device cpu|cuda] [--windows 65,33] [--mixed-precision]
+[--compare-tile 128] [--only inference|training|tof|normalisation]``.
 
-* Dense full-field inference at 65, 33 and 17 px with the paper-sized width (16 initial channels, growth 16):
-  timed on one full-depth strip of the 250 x 600 field (64 output columns, tiles of 64 px) and extrapolated
-  to the whole field by the number of window positions (the whole field is evaluated by the same tiles);
-  ``--full`` times the whole field instead. Window by window is timed on a sample of windows, batched, and
-  extrapolated to every position: the ratio of the two is the dense speed-up.
+* Dense full-field inference of the whole 250 x 600 field with the paper-sized width (16 initial channels,
+  growth 16), from a host array to a host map (tiles sized from free memory); ``--compare-tile`` also
+  times fixed tiles of that side in the same process. Window by window is timed on a sample of windows,
+  batched, and extrapolated to every position: the ratio of the two is the dense speed-up.
 * Positions/s per window size (65, 33, 17, 9, 5), dense and window by window.
 * Training windows/s per window size (window mode, batch 16, forward + backward + Adam step).
 * ToF time per 35 x 250 x 600 sequence.
@@ -19,6 +19,7 @@ Run: ``.venv/bin/python benchmarks/bench_training.py [--full] [--device cpu|cuda
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -37,7 +38,6 @@ from shearlab.training.trainer import predict_dataset, train
 from shearlab.training.windows import VolumeWindowDataset
 
 FIELD = (35, 250, 600)
-TILE_PX = 64
 
 
 def _peak_rss_mb() -> float:
@@ -57,28 +57,36 @@ def _timed(fn, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def bench_inference(device: torch.device, full: bool) -> None:
-    print("\n== dense full-field vs window-by-window inference (paper width: 16 initial, growth 16) ==")
+def bench_inference(device: torch.device, windows_px: list[int], mixed_precision: bool, compare_tile_px: int) -> None:
+    print("\n== dense full-field vs window-by-window inference (paper width: 16 initial, growth 16), "
+          f"{'bf16' if mixed_precision else 'fp32'} ==")
     rng = np.random.default_rng(0)
     windows_per_size = {65: 8, 33: 16, 17: 64, 9: 128, 5: 256}
-    for w, n_windows in windows_per_size.items():
+    batch = 250 if device.type == "cuda" else 16
+    for w in windows_px:
+        n_windows = windows_per_size[w] * (32 if device.type == "cuda" else 1)
         torch.manual_seed(0)
         model = DenseNet3d.from_config(model_config_for_window(w)).eval().to(device)
-        positions_full = (FIELD[1] - w + 1) * (FIELD[2] - w + 1)
-        columns = FIELD[2] if full else min(FIELD[2], TILE_PX + w - 1)
-        volume = rng.standard_normal((FIELD[0], FIELD[1], columns)).astype(np.float32)
-        positions = (FIELD[1] - w + 1) * (columns - w + 1)
-        predict_dense(model, volume[:, : w + 8, : w + 8], device=device)  # warm-up
-        dense_s = _timed(lambda: predict_dense(model, volume, tile_px=TILE_PX, device=device), device)
-        dense_rate = positions / dense_s
+        positions = (FIELD[1] - w + 1) * (FIELD[2] - w + 1)
+        volume = rng.standard_normal(FIELD).astype(np.float32)
+        predict_dense(model, volume[:, : w + 8, : w + 8], device=device, mixed_precision=mixed_precision)  # warm-up
+        # From a host array to a host map: upload, normalisation, tiles, assembly and download included.
+        dense_s = min(_timed(lambda: predict_dense(model, volume, device=device, mixed_precision=mixed_precision), device)
+                      for _ in range(3 if device.type == "cuda" else 1))
+        compared = ""
+        if compare_tile_px:
+            tiled_s = _timed(lambda: predict_dense(model, volume, tile_px=compare_tile_px, device=device,
+                                                   mixed_precision=mixed_precision), device)
+            compared = f" (tiles of {compare_tile_px} px: {tiled_s:.2f} s, {tiled_s / dense_s:.2f}x)"
         windows = rng.standard_normal((n_windows, 1, FIELD[0], w, w)).astype(np.float32)
-        predict_windows(model, windows[:2], device=device)
-        window_s = _timed(lambda: predict_windows(model, windows, batch_size=16, device=device), device)
+        predict_windows(model, windows[:2], device=device, mixed_precision=mixed_precision)
+        window_s = _timed(lambda: predict_windows(model, windows, batch_size=batch, device=device,
+                                                  mixed_precision=mixed_precision), device)
         window_rate = n_windows / window_s
-        print(f"w={w:2d}: dense {dense_rate:9.1f} positions/s ({positions} positions in {dense_s:6.1f} s"
-              f"{'' if full else ', strip'}), full field {positions_full / dense_rate:7.1f} s | window by window "
-              f"{window_rate:7.2f} positions/s ({n_windows} windows), full field {positions_full / window_rate / 3600:6.2f} h "
-              f"(extrapolated) | dense speed-up {dense_rate / window_rate:7.1f}x")
+        print(f"w={w:2d}: dense full field {dense_s:7.3f} s host to host, {positions / dense_s:9.0f} positions/s"
+              f"{compared} | window by window {window_rate:8.2f} positions/s ({n_windows} windows, batch {batch}), "
+              f"{1e3 / window_rate:.3f} ms each, full field {positions / window_rate / 3600:6.2f} h (extrapolated) | "
+              f"dense speed-up {positions / dense_s / window_rate:7.1f}x | load {os.getloadavg()[0]:.1f}")
     print(f"peak RSS {_peak_rss_mb():.0f} MB")
 
 
@@ -160,7 +168,9 @@ def bench_normalisation(device: torch.device, epochs: int, window_px: int, n_tra
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="time dense inference on the whole 250 x 600 field")
+    parser.add_argument("--windows", default="65,33,17,9,5", help="window sizes of the inference section")
+    parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast for inference")
+    parser.add_argument("--compare-tile", type=int, default=0, help="also time dense maps in tiles of this side")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--norm-epochs", type=int, default=60)
     parser.add_argument("--norm-window", type=int, default=17)
@@ -172,7 +182,7 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     if args.only in (None, "inference"):
-        bench_inference(device, args.full)
+        bench_inference(device, [int(w) for w in args.windows.split(",")], args.mixed_precision, args.compare_tile)
     if args.only in (None, "training"):
         bench_training_speed(device)
     if args.only in (None, "tof"):

@@ -31,7 +31,13 @@ if TYPE_CHECKING:
     from shearlab.datasets.reader import SessionReader
     from shearlab.datasets.records import CalibrationFit
     from shearlab.datasets.uff import export_uff
-    from shearlab.orchestrator.flows.acquisition import CampaignSummary, PositionSummary, campaign_flow
+    from shearlab.orchestrator.flows.acquisition import (
+        CampaignShare,
+        CampaignSummary,
+        PositionSummary,
+        campaign_flow,
+        fanout_campaign_flow,
+    )
     from shearlab.orchestrator.flows.calibration import calibration_flow
     from shearlab.orchestrator.runs import connect, run_calibration, run_campaign, run_training
     from shearlab.orchestrator.settings import Settings, settings
@@ -72,6 +78,8 @@ _API = {
     "run_training": "shearlab.orchestrator.runs",
     "connect": "shearlab.orchestrator.runs",
     "campaign_flow": "shearlab.orchestrator.flows.acquisition",
+    "fanout_campaign_flow": "shearlab.orchestrator.flows.acquisition",
+    "CampaignShare": "shearlab.orchestrator.flows.acquisition",
     "CampaignSummary": "shearlab.orchestrator.flows.acquisition",
     "PositionSummary": "shearlab.orchestrator.flows.acquisition",
     "calibration_flow": "shearlab.orchestrator.flows.calibration",

@@ -69,8 +69,10 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
-# 127.0.0.0/8 is loopback: tests take addresses from 127.10.0.1 on, clear of the rigs' 127.0.0.x.
-_LOOPBACK_HOSTS = (f"127.10.{n // 250}.{n % 250 + 1}" for n in itertools.count())
+# 127.0.0.0/8 is loopback: tests take addresses from 127.10.0.0 up, clear of the rigs' 127.0.0.x.
+# A block of 127.x.0.0/16 per test process: test suites of other checkouts may run on the same machine.
+_LOOPBACK_BLOCK = 10 + os.getpid() % 240
+_LOOPBACK_HOSTS = (f"127.{_LOOPBACK_BLOCK}.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 
 
 @pytest.fixture(scope="session")

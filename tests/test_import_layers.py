@@ -10,7 +10,7 @@
 it; ``training`` on ``datasets``; ``orchestrator`` on everything. ``shearlab.devices.twin`` is imported
 only by itself, by the simulated devices (``devices.sim``, built on the twin's models) and by the
 entry layer, which runs the whole stack on the twin (``orchestrator.cli`` mounts the twin's commands,
-``orchestrator.demo`` and ``orchestrator.realism`` read its world). The data layer and the experiment
+``orchestrator.demo``, its ``estimate`` and ``orchestrator.realism`` read its world). The data layer and the experiment
 definitions import no torch, and no Prefect below the flows.
 """
 
@@ -28,9 +28,10 @@ LAYERS: dict[str, set[str]] = {
     "orchestrator": {"orchestrator", "training", "datasets", "devices", "protocols"},
 }
 TWIN = "shearlab.devices.twin"
-# The entry layer runs the whole stack on the twin: the command line, the demo and the realism report.
+# The entry layer runs the whole stack on the twin: the command line, the demo (and its estimate) and the
+# realism report.
 TWIN_USERS = ("shearlab.devices.twin", "shearlab.devices.sim", "shearlab.orchestrator.cli", "shearlab.orchestrator.demo",
-              "shearlab.orchestrator.realism")
+              "shearlab.orchestrator.estimate", "shearlab.orchestrator.realism")
 FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
     "protocols": {"torch", "prefect"},
     "devices": {"torch", "prefect"},

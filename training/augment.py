@@ -1,9 +1,16 @@
 """Window augmentation (SPEC §2): flips, rotations, Gaussian blur, random erasing; all seeded.
 
-The window datasets (``WindowDataset``, ``VolumeWindowDataset``) apply these to each item, drawing from
-the item's own generator, so an epoch's augmentation is the same for any number of loader workers.
-Windows are ``(frames, depth, lateral)`` float32. Pixels are anisotropic (0.08 mm deep x 0.055 mm
-wide), which decides what a rotation means:
+Two halves, so that one augmentation runs the same wherever the windows live:
+
+- ``draw_augment`` draws what happens to one window from that window's own generator, on the host
+  (the window datasets seed it with ``(seed, epoch, index)``, so an epoch's augmentation is the same for
+  any number of loader workers and whether windows are cut one at a time or a batch at once);
+- ``orient``, ``blur`` (together ``turn_and_blur``, before normalisation) and ``erase`` (after it)
+  apply the draws to a batch of windows ``(batch, frames, w, w)`` on whatever device the batch is on,
+  with elementwise arithmetic only, so a window comes out with the same bits whether it is augmented
+  alone or in a batch of 250 (on one device).
+
+Pixels are anisotropic (0.08 mm deep x 0.055 mm wide), which decides what a rotation means:
 
 - flips and the 180-degree rotation map the grid onto itself: a wave keeps its speed in pixels per
   frame and the label stays true;
@@ -16,10 +23,14 @@ wide), which decides what a rotation means:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+import torch
+
+# Gaussian kernels reach 4 sigma, as scipy.ndimage.gaussian_filter's default truncation.
+_BLUR_TRUNCATE = 4.0
 
 
 @dataclass(frozen=True)
@@ -40,40 +51,103 @@ class AugmentConfig:
         return cls(flip_depth_p=0.0, flip_lateral_p=0.0, rotate180_p=0.0, blur_p=0.0, erase_p=0.0)
 
 
-def augment_geometry(window: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Flips and rotations of the spatial axes of ``window`` ``(frames, w, w)``."""
-    out = window
-    if rng.random() < cfg.flip_depth_p:
-        out = out[:, ::-1, :]
-    if rng.random() < cfg.flip_lateral_p:
-        out = out[:, :, ::-1]
-    if rng.random() < cfg.rotate180_p:
-        out = np.rot90(out, 2, axes=(1, 2))
-    if cfg.rotate90 and rng.random() < 0.5:
-        out = np.rot90(out, 1, axes=(1, 2))
-    return np.ascontiguousarray(out)
+@dataclass(frozen=True)
+class AugmentDraw:
+    """What happens to one window: flips (a half turn is both), a quarter turn, blur, an erased box.
+
+    ``blur_sigma_px`` 0 means no blur; ``erase`` is ``(top, left, height, width)`` in window pixels.
+    """
+
+    flip_depth: bool = False
+    flip_lateral: bool = False
+    rotate90: bool = False
+    blur_sigma_px: float = 0.0
+    erase: tuple[int, int, int, int] | None = None
 
 
-def augment_blur(window: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Spatial Gaussian blur (not along time) with a random sigma in pixels."""
-    if rng.random() >= cfg.blur_p:
-        return window
-    sigma = float(rng.uniform(*cfg.blur_sigma_px))
-    return gaussian_filter(window, sigma=(0.0, sigma, sigma), mode="reflect").astype(np.float32)
+NO_AUGMENT = AugmentDraw()
 
 
-def augment_erase(window: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, *,
-                  value: float = 0.0) -> np.ndarray:
-    """Random erasing: a spatial rectangle, all frames, set to ``value`` (the normalised mean)."""
-    if rng.random() >= cfg.erase_p:
-        return window
-    _, h, w = window.shape
-    area = rng.uniform(*cfg.erase_area) * h * w
-    aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
-    eh = int(np.clip(round(np.sqrt(area * aspect)), 1, h))
-    ew = int(np.clip(round(np.sqrt(area / aspect)), 1, w))
-    top = int(rng.integers(0, h - eh + 1))
-    left = int(rng.integers(0, w - ew + 1))
-    out = window.copy()
-    out[:, top:top + eh, left:left + ew] = value
+def draw_augment(rng: np.random.Generator, cfg: AugmentConfig, window_px: int) -> AugmentDraw:
+    """Draw one window's augmentation; the draws come in a fixed order from ``rng``."""
+    flip_depth = bool(rng.random() < cfg.flip_depth_p)
+    flip_lateral = bool(rng.random() < cfg.flip_lateral_p)
+    if rng.random() < cfg.rotate180_p:  # a half turn is a flip of both axes
+        flip_depth, flip_lateral = not flip_depth, not flip_lateral
+    rotate90 = bool(cfg.rotate90 and rng.random() < 0.5)
+    sigma = float(rng.uniform(*cfg.blur_sigma_px)) if rng.random() < cfg.blur_p else 0.0
+    erase = None
+    if rng.random() < cfg.erase_p:
+        area = rng.uniform(*cfg.erase_area) * window_px * window_px
+        aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
+        eh = int(np.clip(round(np.sqrt(area * aspect)), 1, window_px))
+        ew = int(np.clip(round(np.sqrt(area / aspect)), 1, window_px))
+        erase = (int(rng.integers(0, window_px - eh + 1)), int(rng.integers(0, window_px - ew + 1)), eh, ew)
+    return AugmentDraw(flip_depth, flip_lateral, rotate90, sigma, erase)
+
+
+def orient(windows: torch.Tensor, draws: Sequence[AugmentDraw]) -> torch.Tensor:
+    """Flip and turn each of ``windows`` ``(n, frames, w, w)`` as drawn, in place (a batched copy per
+    kind of turn: at most eight)."""
+    groups: dict[tuple[bool, bool, bool], list[int]] = {}
+    for i, draw in enumerate(draws):
+        groups.setdefault((draw.flip_depth, draw.flip_lateral, draw.rotate90), []).append(i)
+    for (flip_depth, flip_lateral, rotate90), members in groups.items():
+        dims = [d for d, flip in ((-2, flip_depth), (-1, flip_lateral)) if flip]
+        if not dims and not rotate90:
+            continue
+        index = torch.as_tensor(members, device=windows.device)
+        turned = torch.flip(windows[index], dims) if dims else windows[index]
+        windows[index] = torch.rot90(turned, 1, (-2, -1)) if rotate90 else turned
+    return windows
+
+
+def _gaussian_taps(sigmas: Sequence[float], device: torch.device) -> torch.Tensor:
+    """``(taps, n)`` float32 weights, one column per sigma, zero-padded to the widest kernel."""
+    radius = max(int(_BLUR_TRUNCATE * s + 0.5) for s in sigmas)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)[:, None]
+    sigma = np.asarray(sigmas, dtype=np.float64)[None, :]
+    reach = np.asarray([int(_BLUR_TRUNCATE * s + 0.5) for s in sigmas])[None, :]
+    weights = np.where(np.abs(offsets) <= reach, np.exp(-0.5 * (offsets / sigma) ** 2), 0.0)
+    return torch.as_tensor(weights / weights.sum(axis=0), dtype=torch.float32, device=device)
+
+
+def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
+    """Correlate ``x`` ``(n, frames, h, w)`` along ``dim`` with per-window ``taps``, mirrored edges
+    (``d c b a | a b c d``, scipy's ``reflect``)."""
+    radius = (taps.shape[0] - 1) // 2
+    n = x.shape[dim]
+    index = np.abs(np.arange(-radius, n + radius) + 0.5) - 0.5  # mirror at the left edge
+    index = np.where(index > n - 1, 2 * n - 1 - index, index).astype(np.int64)
+    padded = x.index_select(dim, torch.as_tensor(index, device=x.device))
+    out = torch.zeros_like(x)
+    for k in range(taps.shape[0]):
+        # Zero taps (a narrower kernel than the widest in the batch) add exact zeros: the same bits
+        # as the window blurred alone.
+        out.addcmul_(padded.narrow(dim, k, n), taps[k].view(-1, 1, 1, 1))
     return out
+
+
+def blur(windows: torch.Tensor, sigmas_px: Sequence[float]) -> torch.Tensor:
+    """Spatial Gaussian blur (not along time) of ``(n, frames, w, w)`` windows, one sigma each (> 0)."""
+    taps = _gaussian_taps(sigmas_px, windows.device)
+    return _blur_axis(_blur_axis(windows, taps, -2), taps, -1)
+
+
+def turn_and_blur(windows: torch.Tensor, draws: Sequence[AugmentDraw]) -> torch.Tensor:
+    """The augmentation steps before normalisation, in place: ``orient``, then ``blur`` where drawn."""
+    orient(windows, draws)
+    blurred = [i for i, d in enumerate(draws) if d.blur_sigma_px > 0]
+    if blurred:
+        index = torch.as_tensor(blurred, device=windows.device)
+        windows[index] = blur(windows[index], [draws[i].blur_sigma_px for i in blurred])
+    return windows
+
+
+def erase(windows: torch.Tensor, draws: Sequence[AugmentDraw], *, value: float = 0.0) -> torch.Tensor:
+    """Random erasing, in place: each drawn box, all frames, set to ``value`` (the normalised mean)."""
+    for window, draw in zip(windows, draws, strict=True):
+        if draw.erase is not None:
+            top, left, h, w = draw.erase
+            window[:, top:top + h, left:left + w] = value
+    return windows

@@ -2,18 +2,36 @@
 
 Maps are ``(depth, lateral)`` float32 kPa on the image grid; an estimate sits at its window's centre pixel
 and pixels closer than ``w // 2`` to the edge, where no full window fits, are NaN.
+
+Dense maps are made where the net runs: the volume goes to the device once, is normalised there, cut
+into tiles as large as the device's free memory allows (each tile re-reads a ``w - 1`` px margin, so
+fewer, larger tiles waste less), and the map is assembled there; ``dense_map`` leaves it there,
+``predict_dense`` brings it back as an array. Convolutions run channels-last, on a CPU too (oneDNN's
+fast layout for 3D convolutions).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
 from scipy.interpolate import RegularGridInterpolator
 
 from shearlab.training.model import DenseNet3d
-from shearlab.training.normalisation import Normalisation, normalise_volume, zscore_windows
+from shearlab.training.normalisation import Normalisation, normalise_volume, normalise_windows, zscore_windows
+
+# Share of the free memory a dense map may take: the rest is the caller's and the allocator's slack.
+_MEMORY_SHARE = 0.5
+# Live activations per pixel and channel-frame during a dense layer (its input, the batch-norm/ReLU
+# output, the new features and the concatenation they join): measured peak over activation size.
+_LIVE_COPIES = 4
+# Where free memory cannot be read, assume this much.
+_FALLBACK_FREE_BYTES = 2 << 30
+
+TileSize = int | None | Literal["auto"]
 
 
 def _check_volume(volume_um: np.ndarray, window_px: int) -> np.ndarray:
@@ -32,64 +50,120 @@ def _to_device(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tens
     return t
 
 
+def free_memory_bytes(device: torch.device) -> int:
+    """Bytes free on ``device``: the GPU's free memory, or the host's free physical memory."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return _FALLBACK_FREE_BYTES
+
+
+def activation_bytes_per_pixel(model: DenseNet3d, frames: int, *, element_bytes: int = 4) -> int:
+    """Peak bytes of live activations per input pixel of a dense pass: the widest dense block's
+    concatenated features at its number of frames (or the stem's, if wider), ``_LIVE_COPIES`` times."""
+    config = model.config
+    widest = frames * config.init_channels
+    t = frames // config.stem_time_pool
+    channels = config.init_channels
+    for i, size in enumerate(config.block_sizes):
+        channels += size * config.growth_rate
+        widest = max(widest, t * channels)
+        if i < len(config.pool_px):
+            channels, t = max(1, int(channels * config.compression)), t // 2
+    return _LIVE_COPIES * element_bytes * widest
+
+
+def auto_tile_px(model: DenseNet3d, shape: tuple[int, int, int], device: torch.device, *,
+                 element_bytes: int = 4) -> int | None:
+    """Side of square output tiles that fit ``_MEMORY_SHARE`` of the free memory; None if the field fits."""
+    frames, depth, lateral = shape
+    budget = _MEMORY_SHARE * free_memory_bytes(device)
+    per_pixel = activation_bytes_per_pixel(model, frames, element_bytes=element_bytes)
+    if depth * lateral * per_pixel <= budget:
+        return None
+    margin = model.window_px - 1
+    return max(1, int((budget / per_pixel) ** 0.5) - margin)
+
+
 @torch.no_grad()
-def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: Normalisation = "sequence",
-                  mean_um: float | None = None, std_um: float | None = None, tile_px: int | None = 128,
-                  device: str | torch.device = "cpu", mixed_precision: bool = False,
-                  on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Young's modulus at every pixel where a full window fits, by dense evaluation of the net.
+def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_um: float | None = None,
+              std_um: float | None = None, tile_px: TileSize = "auto", device: str | torch.device = "cpu",
+              mixed_precision: bool = False, on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """The net's Young's modulus at every pixel where a full window fits, as a tensor on ``device``.
 
     Parameters
     ----------
     model
-        Net in eval mode (batch norm as a fixed affine map).
+        Net in eval mode (batch norm as a fixed affine map); moved to ``device`` and to channels-last.
     volume_um
-        Displacement ``(frames, depth, lateral)``, um.
-    normalisation
-        Must be ``'sequence'``: a per-window z-score differs per window and cannot be evaluated
-        densely (use :func:`predict_sparse` with ``step_px=1`` for that).
+        Displacement ``(frames, depth, lateral)``, um: an array, or a tensor (already on ``device``: no copy).
     mean_um, std_um
-        Sequence statistics used in training (default: the volume's own).
+        Sequence statistics used in training (default: the volume's own, computed on the device).
     tile_px
-        Side of the output tiles evaluated in one pass (bounds memory: ~1 GB at 128 px with the paper
-        width on CPU); None: the whole field at once. Tiles overlap by ``w - 1`` input pixels, so the result
-        does not depend on the tiling.
+        Side of the output tiles evaluated in one pass; ``"auto"``: the whole field if it fits half the
+        device's free memory, else the largest square tiles that do; None: the whole field. Tiles
+        overlap by ``w - 1`` input pixels, so the result does not depend on the tiling.
     device, mixed_precision
-        Where to run; bfloat16 autocast on CUDA if ``mixed_precision``.
+        Where to run; bfloat16 autocast if ``mixed_precision`` (CUDA; a CPU with AVX-512 BF16 gains
+        ~1.3x, ``benchmarks/bench_training.py``, at a few tenths of a kPa).
     on_tile
         Called with ``(tiles done, tiles in all)`` after each tile (progress reporting).
 
     Returns
     -------
-    np.ndarray
-        ``(depth, lateral)`` float32 kPa; ``(depth - w + 1) x (lateral - w + 1)`` estimates at window
-        centres, NaN elsewhere.
+    torch.Tensor
+        ``(depth, lateral)`` float32 kPa on ``device``; ``(depth - w + 1) x (lateral - w + 1)`` estimates at
+        window centres, NaN elsewhere.
+    """
+    w = model.window_px
+    device = torch.device(device)
+    if isinstance(volume_um, torch.Tensor):
+        if volume_um.ndim != 3 or min(volume_um.shape[1:]) < w:
+            raise ValueError(f"volume must be (frames, depth, lateral) of at least {w} x {w} px, got {tuple(volume_um.shape)}")
+        volume = volume_um.to(device=device, dtype=torch.float32, copy=True)
+    else:
+        volume = torch.from_numpy(_check_volume(volume_um, w)).to(device, copy=True)
+    if mean_um is None or std_um is None:
+        flat = volume.double()
+        mean_um = float(flat.mean()) if mean_um is None else mean_um
+        std_um = float(flat.std(correction=0)) if std_um is None else std_um
+    volume = normalise_windows(volume[None], [mean_um], [std_um])[0]
+    model.eval().to(device).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    _, depth, lateral = volume.shape
+    out_h, out_w = depth - w + 1, lateral - w + 1
+    side = auto_tile_px(model, (int(volume.shape[0]), depth, lateral), device, element_bytes=2 if mixed_precision else 4) \
+        if tile_px == "auto" else tile_px
+    tile_h, tile_w = (out_h, out_w) if side is None else (min(side, out_h), min(side, out_w))
+    result = torch.full((depth, lateral), float("nan"), device=device)
+    estimates = result[w // 2:w // 2 + out_h, w // 2:w // 2 + out_w]
+    corners = [(row, col) for row in range(0, out_h, tile_h) for col in range(0, out_w, tile_w)]
+    for done, (row, col) in enumerate(corners, start=1):
+        rows, cols = min(tile_h, out_h - row), min(tile_w, out_w - col)
+        tile = volume[None, None, :, row:row + rows + w - 1, col:col + cols + w - 1]
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+            tile_map = model(tile.contiguous(memory_format=torch.channels_last_3d), dense=True)[0]
+        estimates[row:row + rows, col:col + cols] = tile_map.float()
+        if on_tile is not None:
+            on_tile(done, len(corners))
+    return result
+
+
+def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: Normalisation = "sequence",
+                  mean_um: float | None = None, std_um: float | None = None, tile_px: TileSize = "auto",
+                  device: str | torch.device = "cpu", mixed_precision: bool = False,
+                  on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """``dense_map`` brought back to the host: ``(depth, lateral)`` float32 kPa, NaN where no window fits.
+
+    ``normalisation`` must be ``'sequence'``: a per-window z-score differs per window and cannot be
+    evaluated densely (use :func:`predict_sparse` with ``step_px=1`` for that).
     """
     if normalisation != "sequence":
         raise ValueError("dense evaluation needs one normalisation for the whole volume: use "
                          "normalisation='sequence', or predict_sparse(step_px=1) for per-window z-score")
-    w = model.window_px
-    volume = normalise_volume(_check_volume(volume_um, w), mean=mean_um, std=std_um)
-    device = torch.device(device)
-    model.eval().to(device)
-    _, depth, lateral = volume.shape
-    out_h, out_w = depth - w + 1, lateral - w + 1
-    tile_h = out_h if tile_px is None else min(tile_px, out_h)
-    tile_w = out_w if tile_px is None else min(tile_px, out_w)
-    estimates = np.empty((out_h, out_w), dtype=np.float32)
-    autocast = mixed_precision and device.type == "cuda"
-    corners = [(row, col) for row in range(0, out_h, tile_h) for col in range(0, out_w, tile_w)]
-    for done, (row, col) in enumerate(corners, start=1):
-        rows, cols = min(tile_h, out_h - row), min(tile_w, out_w - col)
-        tile = volume[:, row:row + rows + w - 1, col:col + cols + w - 1]
-        x = _to_device(tile[None, None], device)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
-            estimates[row:row + rows, col:col + cols] = model(x, dense=True)[0].float().cpu().numpy()
-        if on_tile is not None:
-            on_tile(done, len(corners))
-    result = np.full((depth, lateral), np.nan, dtype=np.float32)
-    result[w // 2:w // 2 + out_h, w // 2:w // 2 + out_w] = estimates
-    return result
+    return dense_map(model, volume_um, mean_um=mean_um, std_um=std_um, tile_px=tile_px, device=device,
+                     mixed_precision=mixed_precision, on_tile=on_tile).cpu().numpy()
 
 
 @torch.no_grad()

@@ -10,6 +10,7 @@ measured by ``benchmarks/bench_training.py`` (section "normalisation").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -35,6 +36,24 @@ def normalise_volume(volume: np.ndarray, *, mean: float | None = None, std: floa
     mean = float(volume.mean(dtype=np.float64)) if mean is None else float(mean)
     std = float(volume.std(dtype=np.float64)) if std is None else float(std)
     return normalise(volume, mean, std)
+
+
+def normalise_windows(windows: torch.Tensor, mean: Sequence[float] | None = None,
+                      std: Sequence[float] | None = None) -> torch.Tensor:
+    """``normalise`` of each of ``windows`` ``(n, ...)`` float32, in place, on the windows' device.
+
+    ``mean``/``std``: one per window (a sequence's stored statistics); None: each window's own (paper's
+    per-window z-score), accumulated in float64. Elementwise the same float32 arithmetic as ``normalise``,
+    so a window cut from a volume equals that crop of ``normalise_volume`` bit for bit.
+    """
+    if mean is None or std is None:
+        flat = windows.reshape(len(windows), -1).double()
+        mean_t, std_t = flat.mean(dim=1), flat.std(dim=1, correction=0)
+    else:
+        mean_t = torch.as_tensor(mean, dtype=torch.float64, device=windows.device)
+        std_t = torch.as_tensor(std, dtype=torch.float64, device=windows.device)
+    shape = (-1,) + (1,) * (windows.ndim - 1)
+    return windows.sub_(mean_t.float().view(shape)).div_(std_t.clamp_min(_STD_FLOOR).float().view(shape))
 
 
 def zscore_windows(windows: torch.Tensor) -> torch.Tensor:

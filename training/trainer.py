@@ -5,16 +5,21 @@ float32, label a float in kPa. Each epoch draws its order from a generator seede
 (augmentation is the dataset's, drawn from its own seeds); a dataset with a ``set_epoch(epoch)`` method
 (e.g. one random window per sequence per epoch) is told the epoch first. A run resumed from a checkpoint
 therefore continues exactly as the uninterrupted run would.
+
+A ``BatchSource`` (``WindowDataset``) is read without loader workers through its ``batches``: windows cut
+and augmented a batch at a time on the training device, from memory when the dataset holds its
+sequences there; with ``num_workers`` > 0 it is read by workers that persist across epochs, each item
+indexed ``(epoch, index)``. Other datasets get a fresh ``DataLoader`` per epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sized
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
@@ -37,6 +42,41 @@ class TrainResult:
     model: DenseNet3d
     history: list[dict[str, float]]
     checkpoint_path: Path | None
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A dataset that cuts whole batches itself and takes ``(epoch, index)`` items (``WindowDataset``)."""
+
+    def batches(self, order: Sequence[int], batch_size: int, device: torch.device | str, *,
+                reuse: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[Any, ...]: ...
+
+
+@dataclass
+class EpochSampler:
+    """A sampler the trainer refills every epoch: ``(epoch, index)`` items for persistent workers."""
+
+    items: list[tuple[int, int]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _epoch_batches(data: Dataset, order: list[int], epoch: int, config: TrainConfig, device: torch.device,
+                   generator: torch.Generator, persistent: tuple[DataLoader, EpochSampler] | None) -> Iterable[Any]:
+    if persistent is not None:
+        loader, sampler = persistent
+        sampler.items = [(epoch, i) for i in order]
+        return loader
+    if isinstance(data, BatchSource):
+        return data.batches(order, config.batch_size, device, reuse=True)
+    return DataLoader(data, batch_size=config.batch_size, sampler=order, num_workers=config.num_workers,
+                      generator=generator)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,11 +110,14 @@ def predict_dataset(model: DenseNet3d, data: Dataset, *, batch_size: int = 250,
     device = torch.device(device)
     model.eval()
     preds, labels = [], []
-    for windows, label in DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+    order = list(range(len(cast(Sized, data))))
+    batches = (data.batches(order, batch_size, device, reuse=True) if isinstance(data, BatchSource) and num_workers == 0
+               else DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers))
+    for windows, label in batches:
         x = _prepare(windows, device, normalisation, channels_last=True)
         with _autocast(device, mixed_precision):
             preds.append(model(x).float().cpu().numpy())
-        labels.append(np.asarray(label, dtype=np.float64))
+        labels.append(torch.as_tensor(label).cpu().numpy().astype(np.float64))
     if not preds:
         return np.empty(0), np.empty(0)
     return np.concatenate(preds).astype(np.float64), np.concatenate(labels)
@@ -122,6 +165,12 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
                             optimizer=optimizer, split=split, dataset_fingerprint=dataset_fingerprint,
                             history=history)
 
+    persistent = None
+    if isinstance(train_data, BatchSource) and config.num_workers > 0:
+        sampler = EpochSampler()
+        persistent = (DataLoader(train_data, batch_size=config.batch_size, sampler=sampler,
+                                 num_workers=config.num_workers, persistent_workers=True,
+                                 pin_memory=device.type == "cuda"), sampler)
     for epoch in range(start_epoch, config.epochs):
         lr = config.lr_at(epoch)
         for group in optimizer.param_groups:
@@ -130,8 +179,7 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
         if hasattr(train_data, "set_epoch"):
             train_data.set_epoch(epoch)
         order = torch.randperm(len(cast(Sized, train_data)), generator=generator).tolist()
-        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=order,
-                            num_workers=config.num_workers, generator=generator)
+        loader = _epoch_batches(train_data, order, epoch, config, device, generator, persistent)
         model.train()
         t0 = time.perf_counter()
         loss_sum, count = 0.0, 0

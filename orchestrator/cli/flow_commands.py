@@ -91,6 +91,11 @@ def serve_flows(
     serve(*deployments)
 
 
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path | None, typer.Option(
@@ -98,6 +103,8 @@ def demo(
     scale: Annotated[Literal["quick", "paper"], typer.Option(
         help="quick: 2 CPU cores, minutes; paper: the paper's protocol (a GPU advisable).")] = "quick",
     world: Annotated[Path | None, typer.Option(help="World file of the twins (TOML); default: the shipped world.")] = None,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Print the expected time of each stage on this machine and stop.")] = False,
     loco: Annotated[bool | None, typer.Option(
         "--loco/--no-loco", help="Also train a net without one concentration (protocol b); default: at paper scale only.")] = None,
     json_output: JsonFlag = False,
@@ -110,6 +117,16 @@ def demo(
         from shearlab.devices.twin.world_config import load_world
 
         load_world(world)
+    if estimate:
+        from shearlab.orchestrator.estimate import estimate_demo
+
+        stages = estimate_demo(scale, world, loco=loco)
+        rows = [{"stage": s.stage, "work": s.work, "expected_s": round(s.seconds, 1),
+                 "expected": _duration(s.seconds), "basis": s.basis} for s in stages]
+        total = sum(s.seconds for s in stages)
+        emit({"scale": scale, "stages": rows, "total_s": round(total, 1)},
+             [rows_table(f"--scale {scale} on this machine: {_duration(total)} in all", rows)], as_json=json_output)
+        return
     folder = out or settings().out / "demo"
     with flow_progress("demo") as progress:
         result = run_demo(folder, scale, lambda stage: progress.console.print(f"stage: {stage}", markup=False), world=world,

@@ -66,9 +66,8 @@ def train(
     from shearlab.protocols.output_files import check_output
     from shearlab.training.checkpoint import load_checkpoint
     from shearlab.training.config import TrainConfig
-    from shearlab.training.experiments import train_fold
+    from shearlab.training.experiments import fold_datasets, train_fold
     from shearlab.training.model import model_config_for_window
-    from shearlab.training.windows import WindowDataset
 
     try:
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, normalisation="sequence",
@@ -80,8 +79,7 @@ def train(
     if out.exists():
         load_checkpoint(out)  # resumed below: a file that is no checkpoint of ours is refused before any work
     split, train_refs, val_refs, _ = _split_refs(data_dir, split_path)
-    train_data = WindowDataset(train_refs, window, epoch_seed=seed, normalisation="sequence", augment=True)
-    val_data = WindowDataset(val_refs, window, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
+    train_data, val_data = fold_datasets(train_refs, val_refs, window, seed=seed, device=device)
     with steps("training", epochs) as progress:
         def on_epoch(row: dict[str, float]) -> None:
             val = f", validation MAE {row['val_mae_kpa']:.2f} kPa" if "val_mae_kpa" in row else ""

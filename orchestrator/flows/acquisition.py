@@ -7,12 +7,20 @@ Rerunning a campaign resumes it: completed sequences stay, only missing ones are
 protective stop left by the interrupted run is unlocked after an operator check. Any error,
 cancellation or crash path lifts the probe clear; the robot's watchdog stops the arm if this process
 dies.
+
+A campaign fans out over several rigs (or twins) as shares: share ``k`` of ``n`` acquires the positions
+whose index is ``k`` modulo ``n``, into a session file of its own (``<plan>_<block>_share<k>of<n>.h5``)
+that the ``Catalogue`` merges with the others. Each share is the same flow, with the same device locks
+and the same resume, run on its own rig: by ``fanout_campaign_flow`` from one process (the physics of
+a twin runs in the twin's own process), or on a lab's rig PCs by a work pool with one worker per rig
+(``orchestrator/deployments.py``, README "Scaling out").
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -22,7 +30,8 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
-from pydantic import computed_field
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field, computed_field, model_validator
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
 from shearlab.datasets.writer import SessionWriter
@@ -35,7 +44,7 @@ from shearlab.orchestrator.first_failure import then_always
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
-from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.procedures.sequence import SequenceOutcome, assess, shoot
 from shearlab.orchestrator.progress import Progress
 from shearlab.orchestrator.recovery import RECOVERABLE, FaultPolicy, Site, ask_operator
 from shearlab.orchestrator.reports import publish_campaign
@@ -116,9 +125,33 @@ class CampaignSummary(StrictModel):
         return dict(Counter(check for p in self.positions for check in p.failures).most_common())
 
 
-def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> SessionInfo:
+class CampaignShare(StrictModel):
+    """Share ``index`` (0-based) of ``of``: the positions whose index is ``index`` modulo ``of``."""
+
+    index: int = Field(ge=0)
+    of: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignShare:
+        if self.index >= self.of:
+            raise ValueError(f"share index {self.index} must be below the number of shares {self.of}")
+        return self
+
+    @property
+    def suffix(self) -> str:
+        return f"_share{self.index + 1}of{self.of}"
+
+    def holds(self, position_index: int) -> bool:
+        return position_index % self.of == self.index
+
+
+def _session_name(plan: CampaignPlan, block: BlockTarget, share: CampaignShare | None) -> str:
+    return f"{plan.name}_{block.name}{share.suffix if share else ''}"
+
+
+def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None, share: CampaignShare | None = None) -> SessionInfo:
     return SessionInfo(
-        kind=plan.kind, session_id=f"{plan.name}_{block.name}", phantom=block.name, batch_id=block.batch_id,
+        kind=plan.kind, session_id=_session_name(plan, block, share), phantom=block.name, batch_id=block.batch_id,
         concentration_pct=block.concentration_pct, rig_name=rig.name if rig else "rig",
         rig=rig.model_dump(mode="json") if rig else {},
         sequence=SequenceSpec(probe=plan.probe, imaging=plan.imaging), store_iq=plan.store_iq,
@@ -127,8 +160,8 @@ def session_info(plan: CampaignPlan, block: BlockTarget, rig: Rig | None) -> Ses
     )
 
 
-def session_path(plan: CampaignPlan, block: BlockTarget) -> Path:
-    return plan.out_dir / f"{plan.name}_{block.name}.h5"
+def session_path(plan: CampaignPlan, block: BlockTarget, share: CampaignShare | None = None) -> Path:
+    return plan.out_dir / f"{_session_name(plan, block, share)}.h5"
 
 
 def campaign_preflight(rig: Rig | Path, plan: CampaignPlan | Path) -> tuple[Rig, CampaignPlan, dict[str, Label]]:
@@ -146,12 +179,32 @@ def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
     return Label(e_kpa=record.e_kpa, e_kpa_std=record.sample_sd_kpa, calibration_id=record.calibration_id)
 
 
+def _sequence_record(plan: CampaignPlan, position_index: int, push_index: int, lateral_mm: float, attempt: int,
+                     pose: np.ndarray, outcome: SequenceOutcome, label: Label | None) -> SequenceRecord:
+    failed = not outcome.qc.passed
+    return SequenceRecord(
+        key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
+        push_lateral_mm=lateral_mm, probe_pose=pose,
+        displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
+        contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
+        acquired_at=datetime.now(UTC).isoformat(),
+        qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
+        label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
+        attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
+    )
+
+
 @task(name="acquire-position", task_run_name="{block.batch_id} position {position_index}",
       retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
                      position_index: int, xy_mm: np.ndarray, label: Label | None) -> PositionSummary:
-    """Contact, then every push of this position that the session does not hold yet; lift."""
+    """Contact, then every push of this position that the session does not hold yet; lift.
+
+    Shots and their assessment overlap: shot ``k + 1`` is fired while shot ``k`` is tracked and checked
+    on a helper thread; a shot that fails its check is fired again next (up to ``qc.max_attempts``),
+    and each sequence is written, in the main thread, once its last attempt is assessed.
+    """
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
     written, reacquired, failures = 0, 0, []
@@ -166,33 +219,37 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
     surface = np.array([xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, (plan.table_z_mm + block.size_mm[2]) * 1e-3])
     clear_z = surface[2] + plan.contact.lift_clearance_mm * 1e-3
     lift = partial(lift_clear, robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
+    # (push index, lateral mm, attempt) still to shoot; a shot failing its check goes back to the front.
+    queue = [(k, x, 1) for k, x in pending]
+    in_flight: tuple[int, float, int, Future[SequenceOutcome]] | None = None
     with then_always(lift, what="lifting the probe clear"):
         contact = make_contact(robot, sensor, clock, surface_xyz_m=surface, settings=plan.contact,
                                max_force_n=limits.max_contact_force_n, speed_m_s=limits.max_speed_m_s,
                                accel_m_s2=limits.max_accel_m_s2)
-        for push_index, lateral_mm in pending:
-            sequence = SequenceSpec(probe=plan.probe, push=PushSpec(lateral_mm=lateral_mm), imaging=plan.imaging)
-            for attempt in range(1, plan.qc.max_attempts + 1):
-                outcome = acquire_sequence(robot, sensor, scanner, clock, sequence,
-                                           target_force_n=plan.contact.target_force_n, qc=plan.qc)
-                if outcome.qc.passed or attempt == plan.qc.max_attempts:
-                    break
-            failed = not outcome.qc.passed
-            reacquired += attempt - 1
-            writer.append_sequence(SequenceRecord(
-                key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
-                push_lateral_mm=lateral_mm, probe_pose=contact.pose,
-                displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
-                contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
-                acquired_at=datetime.now(UTC).isoformat(),
-                qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
-                label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
-                attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
-            ))
-            if failed:
-                failures.append(outcome.qc.check)
-            else:
-                written += 1
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assess") as assessor:
+            # Each shot is assessed (Loupas, quality gate) while the scanner makes the next one.
+            while queue or in_flight is not None:
+                shot = None
+                if queue:
+                    push_index, lateral_mm, attempt = queue.pop(0)
+                    sequence = SequenceSpec(probe=plan.probe, push=PushSpec(lateral_mm=lateral_mm), imaging=plan.imaging)
+                    shot = (push_index, lateral_mm, attempt, shoot(robot, sensor, scanner, clock, sequence))
+                if in_flight is not None:
+                    done_push, done_lateral, done_attempt, future = in_flight
+                    outcome = future.result()
+                    if not outcome.qc.passed and done_attempt < plan.qc.max_attempts:
+                        queue.insert(0, (done_push, done_lateral, done_attempt + 1))
+                    else:
+                        failed = not outcome.qc.passed
+                        reacquired += done_attempt - 1
+                        writer.append_sequence(_sequence_record(plan, position_index, done_push, done_lateral,
+                                                                done_attempt, contact.pose, outcome, label))
+                        if failed:
+                            failures.append(outcome.qc.check)
+                        else:
+                            written += 1
+                in_flight = None if shot is None else (*shot[:3], assessor.submit(
+                    assess, shot[3], target_force_n=plan.contact.target_force_n, qc=plan.qc))
     return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
 
 
@@ -217,7 +274,8 @@ class CampaignRun:
     rig: Rig
     plan: CampaignPlan
     labels: dict[str, Label]
-    n_positions: int
+    mine: tuple[int, ...]  # the position indices this run acquires (its share of them)
+    share: CampaignShare | None
     progress: Progress
     positions: list[PositionSummary] = field(default_factory=list)
     sessions: dict[str, None] = field(default_factory=dict)
@@ -228,20 +286,23 @@ class CampaignRun:
 
 @flow(name="swei-campaign", flow_run_name=_run_name, log_prints=True)
 def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoints | None = None,
-                  max_positions: int | None = None, on_fault: FaultPolicy = "stop") -> CampaignSummary:
+                  max_positions: int | None = None, on_fault: FaultPolicy = "stop",
+                  share: CampaignShare | None = None) -> CampaignSummary:
     """Acquire every block (or inclusion phantom) of the plan; resumes an interrupted campaign.
 
     ``rig`` and ``plan``: the models, or the paths of their files. ``endpoints``: a running twin to use;
     without, the rig file says what to bring up (a twin process, the in-process simulation) or which
     hardware to connect to. ``max_positions`` stops each block after that many positions. ``on_fault``:
     ``"stop"`` ends the run at a device fault, safely; ``"ask"`` pauses it with a form for the operator at the
-    Prefect UI (``orchestrator.recovery``).
+    Prefect UI (``orchestrator.recovery``). ``share``: acquire only that share of the positions, into the
+    share's own session files.
     """
     rig, plan, labels = campaign_preflight(rig, plan)
     tags = run_tags(rig, plan.name, (b.batch_id for b in plan.blocks))
     tag_flow_run(tags)
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
-    run = CampaignRun(rig, plan, labels, n_positions, Progress(f"campaign {plan.name}", total=len(plan.blocks) * n_positions))
+    mine = tuple(i for i in range(n_positions) if share is None or share.holds(i))
+    run = CampaignRun(rig, plan, labels, mine, share, Progress(f"campaign {plan.name}", total=len(plan.blocks) * len(mine)))
     # The devices are held before a twin is started for them: a second run for the same twin waits here.
     with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, \
             stand_in_for(backend) as stand_in, prefect_tags(*tags):
@@ -286,11 +347,11 @@ def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, co
         with then_always(partial(safe_state, devices, clearance_z_m=clear_z), what="making the rig safe"):
             safe_state(devices, clearance_z_m=clear_z)
             for block in plan.blocks:
-                path = session_path(plan, block).resolve()
+                path = session_path(plan, block, run.share).resolve()
                 run.sessions[str(path)] = None
                 xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                    for index in range(min(run.n_positions, len(xy_mm))):
+                with SessionWriter.open(path, session=session_info(plan, block, rig, run.share), resume=True) as writer:
+                    for index in (i for i in run.mine if i < len(xy_mm)):
                         if (block.name, index) in run.done | run.skipped:
                             continue
                         run.site = Site(block.name, index)
@@ -298,3 +359,38 @@ def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, co
                         run.done.add(run.site.key)
                         run.progress.advance(f"{block.batch_id} position {index}")
                 get_run_logger().info("block %s: session %s", block.name, path)
+
+
+@task(name="campaign-share", task_run_name="share {share.index} of {share.of}", cache_policy=NO_CACHE)
+def _campaign_share(rig: Rig | Path, plan: CampaignPlan, endpoints: Endpoints | None, max_positions: int | None,
+                    on_fault: FaultPolicy, share: CampaignShare) -> CampaignSummary:
+    return campaign_flow(rig=rig, plan=plan, endpoints=endpoints, max_positions=max_positions, on_fault=on_fault,
+                         share=share)
+
+
+@flow(name="swei-campaign-fanout", flow_run_name=_run_name, log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
+def fanout_campaign_flow(rigs: Sequence[Rig | Path], plan: CampaignPlan | Path,
+                         endpoints: Sequence[Endpoints] | None = None,
+                         max_positions: int | None = None, on_fault: FaultPolicy = "stop") -> CampaignSummary:
+    """One campaign drained by several rigs at once: rig ``k`` of ``n`` acquires share ``k`` of ``n``.
+
+    Each share is a ``campaign_flow`` run (a subflow, on a thread of this process: the devices' wire
+    work and the twins' physics run elsewhere) with its rig's locks and its own session files; rerun,
+    each share resumes. ``endpoints``: one running twin per rig, or None. Returns every share's
+    summary merged (the catalogue merges their session files the same way).
+    """
+    plan = as_model(plan, load_campaign_plan)
+    if not rigs:
+        raise ValueError("fanout_campaign_flow needs at least one rig")
+    if endpoints is not None and len(endpoints) != len(rigs):
+        raise ValueError(f"{len(endpoints)} endpoints for {len(rigs)} rigs: give one per rig, or none")
+    futures = [_campaign_share.submit(rig, plan, None if endpoints is None else endpoints[k], max_positions, on_fault,
+                                      CampaignShare(index=k, of=len(rigs))) for k, rig in enumerate(rigs)]
+    summaries = [f.result() for f in futures]
+    return CampaignSummary(plan=plan.name, rig="+".join(s.rig for s in summaries),
+                           sessions=[path for s in summaries for path in s.sessions],
+                           calibration_ids={k: v for s in summaries for k, v in s.calibration_ids.items()},
+                           positions=sorted((p for s in summaries for p in s.positions),
+                                            key=lambda p: (p.block, p.position)),
+                           skipped_positions=[p for s in summaries for p in s.skipped_positions])

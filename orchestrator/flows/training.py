@@ -37,11 +37,10 @@ from shearlab.training.checkpoint import load_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.estimators import CnnEstimator, Estimator, SpeedEstimator, fit_baselines
 from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, session_truth_map
-from shearlab.training.experiments import fine_tune, train_fold
+from shearlab.training.experiments import fine_tune, fold_datasets, train_fold
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
 from shearlab.training.truth_windows import TruthMapWindowDataset
-from shearlab.training.windows import WindowDataset
 
 __all__ = ["load_training_plan", "training_flow"]
 
@@ -86,9 +85,8 @@ def _split_refs(plan: TrainingPlan, split_path: Path) -> tuple[Split, list[Seque
 def train_cnn(plan: TrainingPlan, split_path: Path, seed: int) -> Path:
     logger = get_run_logger()
     split, train_refs, val_refs, _ = _split_refs(plan, split_path)
-    train_data = WindowDataset(train_refs, plan.window_px, epoch_seed=seed, normalisation="sequence", augment=True,
-                               windows_per_sequence=plan.windows_per_sequence, region=plan.train_region)
-    val_data = WindowDataset(val_refs, plan.window_px, epoch_seed=seed + 1, normalisation="sequence") if val_refs else None
+    train_data, val_data = fold_datasets(train_refs, val_refs, plan.window_px, seed=seed, device=plan.device,
+                                         windows_per_sequence=plan.windows_per_sequence, region=plan.train_region)
     config = TrainConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, device=plan.device,
                          normalisation="sequence")
     model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate)

@@ -18,9 +18,13 @@ def displacement_snr_db(displacement_um: np.ndarray) -> float:
     """
     d = np.asarray(displacement_um, dtype=np.float64)
     second = d[2:] - 2 * d[1:-1] + d[:-2]
+    # Medians and percentiles do not depend on the order of their input: each works in place on an array
+    # made for it (the same figures, without three 40 MB copies per sequence).
+    centre = np.median(second, overwrite_input=True)
+    deviation = np.abs(np.subtract(second, centre, out=second), out=second)
     # Var of a second difference of white noise is 6 sigma^2.
-    noise = 1.4826 * np.median(np.abs(second - np.median(second))) / np.sqrt(6)
-    peak = np.percentile(np.abs(d), 99.9)
+    noise = 1.4826 * np.median(deviation, overwrite_input=True) / np.sqrt(6)
+    peak = np.percentile(np.abs(d), 99.9, overwrite_input=True)
     return float(20 * np.log10(peak / max(noise, 1e-9)))
 
 

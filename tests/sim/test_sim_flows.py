@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from shearlab.datasets.catalogue import Catalogue
 from shearlab.datasets.integrity import check_session
 from shearlab.datasets.reader import SessionReader
-from shearlab.orchestrator.flows.acquisition import campaign_flow
+from shearlab.orchestrator.flows.acquisition import campaign_flow, fanout_campaign_flow
 from shearlab.orchestrator.flows.calibration import calibration_flow
 from shearlab.protocols.phantoms import cast_batch
 
@@ -52,3 +53,21 @@ def test_a_calibration_runs_in_process_and_recovers_the_hidden_modulus(tmp_path:
     assert records[0].ci95_kpa[0] < truth_kpa < records[0].ci95_kpa[1]
     assert records[0].e_kpa == pytest.approx(truth_kpa, rel=0.1)
     assert elapsed < 60, f"{elapsed:.0f} s"
+
+
+def test_a_campaign_fans_out_over_two_rigs_merges_and_resumes_without_duplicates(campaign_plan, tmp_path: Path,
+                                                                                   prefect_harness) -> None:
+    plan_path = campaign_plan(tmp_path, positions=3, pushes=(-8.0, 8.0), blocks=("block_10p0",), name="fan")
+    rigs = [SIM_RIG, tmp_path / "sim_b.toml"]
+    rigs[1].write_text(SIM_RIG.read_text().replace('name = "sim"', 'name = "sim-b"'))  # its own device locks
+    summary = fanout_campaign_flow(rigs=rigs, plan=plan_path)
+    assert summary.written == 3 * 2 and summary.rig == "sim+sim-b"
+    assert [Path(s).name for s in summary.sessions] == ["fan_block_10p0_share1of2.h5", "fan_block_10p0_share2of2.h5"]
+    with SessionReader(summary.sessions[0]) as first, SessionReader(summary.sessions[1]) as second:
+        assert {r.position_index for r in first.sequences()} == {0, 2}
+        assert {r.position_index for r in second.sequences()} == {1}
+    refs = Catalogue(Path(summary.sessions[0]).parent).query(labelled=True)
+    assert sorted((r.position_index, r.push_index) for r in refs) == [(p, k) for p in range(3) for k in (1, 2)]
+    again = fanout_campaign_flow(rigs=rigs, plan=plan_path)
+    assert again.written == 0 and again.skipped == 6
+    assert len(Catalogue(Path(summary.sessions[0]).parent).query(labelled=True)) == 6

@@ -1,13 +1,15 @@
-"""Window augmentation: seeded, shape-keeping, and only grid-preserving turns unless asked."""
+"""Window augmentation: seeded, shape-keeping, only grid-preserving turns unless asked, the same alone or batched."""
 
 import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
 
-from shearlab.training.augment import AugmentConfig, augment_blur, augment_erase, augment_geometry
+from shearlab.training.augment import AugmentConfig, AugmentDraw, blur, draw_augment, erase, orient, turn_and_blur
 
 
 def _augment(window: np.ndarray, seed: int, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return augment_erase(augment_blur(augment_geometry(window, rng, cfg), rng, cfg), rng, cfg)
+    draws = [draw_augment(np.random.default_rng(seed), cfg, window.shape[-1])]
+    return erase(turn_and_blur(torch.from_numpy(window.copy())[None], draws), draws)[0].numpy()
 
 
 def test_augmentation_is_seeded_and_keeps_the_window_shape():
@@ -21,10 +23,11 @@ def test_augmentation_is_seeded_and_keeps_the_window_shape():
 def test_flips_and_rotation_keep_pixel_geometry():
     window = np.random.default_rng(0).standard_normal((3, 5, 5)).astype(np.float32)
     cfg = AugmentConfig(flip_depth_p=1.0, flip_lateral_p=0.0, rotate180_p=1.0, blur_p=0.0, erase_p=0.0)
-    out = augment_geometry(window, np.random.default_rng(1), cfg)
     # a depth flip then a half turn is a lateral flip: still on the same anisotropic grid
-    np.testing.assert_array_equal(out, window[:, :, ::-1])
+    np.testing.assert_array_equal(_augment(window, 1, cfg), window[:, :, ::-1])
     assert not AugmentConfig().rotate90  # 90-degree rotations swap 0.08 and 0.055 mm pixels: opt-in
+    turned = orient(torch.from_numpy(window.copy())[None], [AugmentDraw(rotate90=True)])[0].numpy()
+    np.testing.assert_array_equal(turned, np.rot90(window, 1, axes=(1, 2)))
 
 
 def test_without_rotate90_only_grid_preserving_transforms_apply():
@@ -41,10 +44,29 @@ def test_without_rotate90_only_grid_preserving_transforms_apply():
 
 def test_erasing_blanks_a_rectangle_through_all_frames():
     window = np.ones((35, 17, 17), dtype=np.float32)
-    cfg = AugmentConfig.none()
-    cfg = AugmentConfig(**{**cfg.__dict__, "erase_p": 1.0})
-    out = augment_erase(window, np.random.default_rng(3), cfg, value=0.0)
+    cfg = AugmentConfig(**{**AugmentConfig.none().__dict__, "erase_p": 1.0})
+    out = _augment(window, 3, cfg)
     erased = out == 0.0
     assert erased.any() and np.array_equal(erased[0], erased[-1])
     fraction = erased[0].mean()
     assert cfg.erase_area[0] * 0.5 <= fraction <= cfg.erase_area[1] * 1.5
+
+
+def test_blur_is_scipys_gaussian_with_mirrored_edges():
+    # Known answer: scipy.ndimage.gaussian_filter (truncate 4, mode 'reflect') on the spatial axes only.
+    windows = np.random.default_rng(2).standard_normal((3, 4, 13, 13)).astype(np.float32)
+    sigmas = [0.3, 0.7, 1.0]
+    out = blur(torch.from_numpy(windows), sigmas).numpy()
+    for window, sigma, got in zip(windows, sigmas, out, strict=True):
+        np.testing.assert_allclose(got, gaussian_filter(window, sigma=(0, sigma, sigma), mode="reflect"), atol=2e-6)
+
+
+def test_a_window_comes_out_the_same_alone_or_in_a_batch():
+    rng = np.random.default_rng(4)
+    windows = rng.standard_normal((12, 35, 17, 17)).astype(np.float32)
+    draws = [draw_augment(np.random.default_rng(seed), AugmentConfig(blur_p=0.6), 17) for seed in range(12)]
+    assert any(d.blur_sigma_px for d in draws) and any(not d.blur_sigma_px for d in draws)
+    batch = erase(turn_and_blur(torch.from_numpy(windows.copy()), draws), draws)
+    for window, draw, batched in zip(windows, draws, batch, strict=True):
+        alone = erase(turn_and_blur(torch.from_numpy(window.copy())[None], [draw]), [draw])[0]
+        assert torch.equal(alone, batched)

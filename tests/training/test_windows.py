@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from shearlab.datasets import Catalogue, SessionReader
+from shearlab.datasets.errors import CorruptSessionError
+from shearlab.datasets.layout import SEQUENCES
+from shearlab.training.augment import AugmentConfig
+from shearlab.training.config import TrainConfig
+from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.normalisation import normalise_volume
+from shearlab.training.trainer import train
 from shearlab.training.windows import WindowDataset
 
 
@@ -80,3 +87,67 @@ def test_unlabelled_or_bad_arguments_are_refused(refs) -> None:  # type: ignore[
     unlabelled = [r.__class__(**{**r.__dict__, "label_e_kpa": None}) for r in refs[:1]]
     with pytest.raises(ValueError, match="no label"):
         WindowDataset(unlabelled, 9)
+
+
+def _stack(ds: WindowDataset, epoch: int) -> torch.Tensor:
+    ds.set_epoch(epoch)
+    return torch.stack([ds[i][0] for i in range(len(ds))])
+
+
+@pytest.mark.parametrize("normalisation", ["sequence", "window"])
+def test_the_in_memory_store_gives_the_files_windows_bit_for_bit(refs, normalisation) -> None:  # type: ignore[no-untyped-def]
+    kwargs = dict(epoch_seed=3, normalisation=normalisation, augment=AugmentConfig(blur_p=0.5), windows_per_sequence=3)
+    files = WindowDataset(refs, 9, **kwargs)
+    memory = WindowDataset(refs, 9, in_memory=True, **kwargs)
+    for epoch in (0, 4):
+        from_files = _stack(files, epoch)
+        assert torch.equal(from_files, _stack(memory, epoch))
+        # a batch cut at once on the device (here the CPU) is the same windows again, in the asked order
+        order = list(range(len(memory)))[::-1]
+        batched = torch.cat([x for x, _ in memory.batches(order, 4, "cpu")])
+        assert torch.equal(batched, from_files[order])
+        labels = torch.cat([y for _, y in files.batches(order, 5, "cpu")])
+        assert torch.equal(labels, torch.stack([files[i][1] for i in order]))
+
+
+def test_items_indexed_by_epoch_are_that_epochs_windows(refs) -> None:  # type: ignore[no-untyped-def]
+    ds = WindowDataset(refs, 9, epoch_seed=2, augment=True, in_memory=True)
+    later = ds[(7, 3)][0]
+    ds.set_epoch(7)
+    assert torch.equal(later, ds[3][0]) and ds.epoch == 7
+
+
+def test_a_float16_store_rounds_within_its_precision(refs) -> None:  # type: ignore[no-untyped-def]
+    exact = _stack(WindowDataset(refs, 9, normalisation="sequence", in_memory=True), 1)
+    half = _stack(WindowDataset(refs, 9, normalisation="sequence", in_memory=True, store_dtype=torch.float16), 1)
+    # float16 keeps 11 significant bits: relative rounding 2^-11 of the displacement, normalised by its std
+    scale = max(r.displacement_std_um for r in refs) / min(r.displacement_std_um for r in refs)
+    assert 0 < float((half - exact).abs().max()) <= 2.0**-11 * float(exact.abs().max()) * scale + 1e-6
+
+
+def test_the_store_checks_every_sequence_against_its_checksum(make_session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    path = make_session("bad", 10.0, positions=[0], pushes=[2, 4], folder=folder)
+    with h5py.File(path, "r") as fh:
+        offset = fh[SEQUENCES]["displacement"].id.get_chunk_info_by_coord((1, 0, 0, 0)).byte_offset
+    with open(path, "r+b") as raw:
+        raw.seek(offset + 100)
+        byte = raw.read(1)
+        raw.seek(offset + 100)
+        raw.write(bytes([byte[0] ^ 0xFF]))
+    refs = Catalogue(folder).query(labelled=True)
+    WindowDataset(refs, 9)  # reading windows from the file does not check whole sequences
+    with pytest.raises(CorruptSessionError, match="p000_push4: checksum mismatch"):
+        WindowDataset(refs, 9, in_memory=True)
+
+
+def test_persistent_workers_train_as_the_in_process_batches_do(refs) -> None:  # type: ignore[no-untyped-def]
+    def history(workers: int) -> list[float]:
+        torch.manual_seed(0)
+        model = DenseNet3d.from_config(model_config_for_window(9, init_channels=4, growth_rate=4))
+        data = WindowDataset(refs, 9, epoch_seed=1, normalisation="sequence", augment=True, in_memory=True)
+        config = TrainConfig(epochs=3, batch_size=4, device="cpu", num_workers=workers, mixed_precision=False)
+        return [row["train_mse_kpa2"] for row in train(model, data, None, config).history]
+
+    assert history(0) == pytest.approx(history(2), rel=1e-5)
