@@ -32,7 +32,6 @@ def _to_device(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tens
     return t
 
 
-@torch.no_grad()
 def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: Normalisation = "sequence",
                   mean_um: float | None = None, std_um: float | None = None, tile_px: int | None = 128,
                   device: str | torch.device = "cpu", mixed_precision: bool = False,
@@ -68,6 +67,33 @@ def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: No
     if normalisation != "sequence":
         raise ValueError("dense evaluation needs one normalisation for the whole volume: use "
                          "normalisation='sequence', or predict_sparse(step_px=1) for per-window z-score")
+    return _dense_maps(model, volume_um, distribution=False, mean_um=mean_um, std_um=std_um, tile_px=tile_px,
+                       device=device, mixed_precision=mixed_precision, on_tile=on_tile)[0]
+
+
+def predict_dense_distribution(model: DenseNet3d, volume_um: np.ndarray, *, mean_um: float | None = None,
+                               std_um: float | None = None, tile_px: int | None = 128, device: str | torch.device = "cpu",
+                               mixed_precision: bool = False,
+                               on_tile: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict_dense` for a net with a sigma head: the estimate and its relative sigma, from one pass.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        ``(depth, lateral)`` float32 maps: the estimate (kPa, the median of the predicted log-normal) and
+        its raw relative sigma (the log-space standard deviation, dimensionless, before the checkpoint's
+        calibration: ``training.uncertainty``); NaN where no full window fits.
+    """
+    median, sigma = _dense_maps(model, volume_um, distribution=True, mean_um=mean_um, std_um=std_um, tile_px=tile_px,
+                                device=device, mixed_precision=mixed_precision, on_tile=on_tile)
+    return median, sigma
+
+
+@torch.no_grad()
+def _dense_maps(model: DenseNet3d, volume_um: np.ndarray, *, distribution: bool, mean_um: float | None,
+                std_um: float | None, tile_px: int | None, device: str | torch.device, mixed_precision: bool,
+                on_tile: Callable[[int, int], None] | None) -> np.ndarray:
+    """``(outputs, depth, lateral)``: the estimate, and with ``distribution`` its relative sigma."""
     w = model.window_px
     volume = normalise_volume(_check_volume(volume_um, w), mean=mean_um, std=std_um)
     device = torch.device(device)
@@ -76,7 +102,7 @@ def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: No
     out_h, out_w = depth - w + 1, lateral - w + 1
     tile_h = out_h if tile_px is None else min(tile_px, out_h)
     tile_w = out_w if tile_px is None else min(tile_px, out_w)
-    estimates = np.empty((out_h, out_w), dtype=np.float32)
+    estimates = np.empty((2 if distribution else 1, out_h, out_w), dtype=np.float32)
     autocast = mixed_precision and device.type == "cuda"
     corners = [(row, col) for row in range(0, out_h, tile_h) for col in range(0, out_w, tile_w)]
     for done, (row, col) in enumerate(corners, start=1):
@@ -84,11 +110,16 @@ def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: No
         tile = volume[:, row:row + rows + w - 1, col:col + cols + w - 1]
         x = _to_device(tile[None, None], device)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
-            estimates[row:row + rows, col:col + cols] = model(x, dense=True)[0].float().cpu().numpy()
+            if distribution:
+                median, log_sigma = model.distribution(x, dense=True)
+                outputs = torch.stack([median[0].float(), log_sigma[0].float().exp()])
+            else:
+                outputs = model(x, dense=True)[0][None]
+        estimates[:, row:row + rows, col:col + cols] = outputs.float().cpu().numpy()
         if on_tile is not None:
             on_tile(done, len(corners))
-    result = np.full((depth, lateral), np.nan, dtype=np.float32)
-    result[w // 2:w // 2 + out_h, w // 2:w // 2 + out_w] = estimates
+    result = np.full((len(estimates), depth, lateral), np.nan, dtype=np.float32)
+    result[:, w // 2:w // 2 + out_h, w // 2:w // 2 + out_w] = estimates
     return result
 
 

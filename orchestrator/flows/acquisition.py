@@ -7,6 +7,11 @@ Rerunning a campaign resumes it: completed sequences stay, only missing ones are
 protective stop left by the interrupted run is unlocked after an operator check. Any error,
 cancellation or crash path lifts the probe clear; the robot's watchdog stops the arm if this process
 dies.
+
+With a ``checkpoint`` in the plan, the latest model maps every push beside the acquisition and each
+position is published as it completes (``live_maps``: files for ``shearlab live``, a Prefect artifact);
+its uncertainty is one more QC check, and ``strategy = "adaptive"`` places the probe where it is least
+sure (``position_strategy``).
 """
 
 from __future__ import annotations
@@ -28,16 +33,19 @@ from shearlab.devices.connect import RigDevices, open_devices, release_protectiv
 from shearlab.devices.endpoints import Endpoints
 from shearlab.devices.interfaces import DeviceName
 from shearlab.orchestrator.calibration_records import load_record
+from shearlab.orchestrator.live_maps import LatestModel, LiveMapping, SequenceMap, SessionMaps
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
+from shearlab.orchestrator.position_strategy import position_strategy
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
-from shearlab.orchestrator.procedures.sequence import acquire_sequence
+from shearlab.orchestrator.procedures.qc import QcVerdict, check_uncertainty
+from shearlab.orchestrator.procedures.sequence import SequenceOutcome, acquire_sequence
 from shearlab.orchestrator.progress import Progress
 from shearlab.orchestrator.reports import publish_campaign
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
 from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
+from shearlab.orchestrator.settings import settings
 from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
-from shearlab.protocols.positions import probe_positions_mm
 from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
 from shearlab.protocols.strict_model import StrictModel
@@ -133,8 +141,11 @@ def block_label(plan: CampaignPlan, block: BlockTarget) -> Label:
       retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
-                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> PositionSummary:
-    """Contact, then every push of this position that the session does not hold yet; lift."""
+                     position_index: int, xy_mm: np.ndarray, label: Label | None,
+                     live: SessionMaps | None = None) -> PositionSummary:
+    """Contact, then every push of this position that the session does not hold yet; lift. With ``live``,
+    each written push is mapped beside the acquisition (and first judged by its map's uncertainty, when
+    the QC's uncertainty gate is on) and the position is published once its pushes are written."""
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
     written, reacquired, failures = 0, 0, []
@@ -155,27 +166,44 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
             for attempt in range(1, plan.qc.max_attempts + 1):
                 outcome = acquire_sequence(robot, sensor, scanner, clock, sequence,
                                            target_force_n=plan.contact.target_force_n, qc=plan.qc)
-                if outcome.qc.passed or attempt == plan.qc.max_attempts:
+                verdict, sequence_map = _judge_uncertainty(outcome, live, plan, push_index, lateral_mm)
+                if verdict.passed or attempt == plan.qc.max_attempts:
                     break
-            failed = not outcome.qc.passed
+            failed = not verdict.passed
             reacquired += attempt - 1
-            writer.append_sequence(SequenceRecord(
+            record = SequenceRecord(
                 key=sequence_key(position_index, push_index), position_index=position_index, push_index=push_index,
                 push_lateral_mm=lateral_mm, probe_pose=contact.pose,
                 displacement_um=None if outcome.displacement_um is None else outcome.displacement_um.astype(np.float32),
                 contact_force_n=outcome.force_n, contact_force_time_s=outcome.force_time_s,
                 acquired_at=datetime.now(UTC).isoformat(),
-                qc=QcResult(passed=outcome.qc.passed, reason=outcome.qc.reason, figures=outcome.qc.figures),
+                qc=QcResult(passed=verdict.passed, reason=verdict.reason, figures=verdict.figures),
                 label=None if failed else label, iq=outcome.iq[1:] if plan.store_iq and outcome.iq is not None else None,
-                attempt=attempt, failed=failed, failure_reason=outcome.qc.reason if failed else "",
-            ))
+                attempt=attempt, failed=failed, failure_reason=verdict.reason if failed else "",
+            )
+            writer.append_sequence(record)
+            if live is not None:
+                live.add(record, sequence_map)
             if failed:
-                failures.append(outcome.qc.check)
+                failures.append(verdict.check)
             else:
                 written += 1
     finally:
         lift_clear(robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
+    if live is not None:
+        live.position_done(position_index, (float(xy_mm[0]), float(xy_mm[1])))
     return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
+
+
+def _judge_uncertainty(outcome: SequenceOutcome, live: SessionMaps | None, plan: CampaignPlan, push_index: int,
+                       lateral_mm: float) -> tuple[QcVerdict, SequenceMap | None]:
+    """The signal checks' verdict, then the uncertainty gate's (the push's map, made now) when it is on."""
+    if live is None or not plan.qc.uncertainty_gate or not outcome.qc.passed or outcome.displacement_um is None:
+        return outcome.qc, None
+    if not live.mapping.model.current().has_sigma:
+        return outcome.qc, None
+    sequence_map = live.gate(outcome.displacement_um, push_index=push_index, lateral_mm=lateral_mm)
+    return check_uncertainty(outcome.qc, sequence_map.roi_sigma, settings=plan.qc), sequence_map
 
 
 def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
@@ -206,6 +234,8 @@ def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoin
     tag_flow_run(tags)
     labels = {block.name: block_label(plan, block) for block in plan.blocks}
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
+    # The latest model maps each position beside the acquisition (and gates QC, and picks adaptive positions).
+    live = LiveMapping(LatestModel(plan.checkpoint), live_url=settings().live_url) if plan.checkpoint else None
     positions: list[PositionSummary] = []
     sessions: list[str] = []
     steps = len(plan.blocks) * n_positions
@@ -224,15 +254,21 @@ def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoin
                 for block in plan.blocks:
                     path = session_path(plan, block).resolve()
                     sessions.append(str(path))
-                    xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                    with SessionWriter.open(path, session=session_info(plan, block, rig), resume=True) as writer:
-                        for index in range(min(n_positions, len(xy_mm))):
-                            position = acquire_position(devices, writer, plan, block, index, xy_mm[index], labels[block.name])
+                    info = session_info(plan, block, rig)
+                    with SessionWriter.open(path, session=info, resume=True) as writer:
+                        maps = live.session(path, info) if live is not None else None
+                        where = position_strategy(plan, block, maps)
+                        for index in range(min(n_positions, where.count)):
+                            xy_mm = np.array(where.position(index))
+                            position = acquire_position(devices, writer, plan, block, index, xy_mm, labels[block.name], maps)
+                            where.done(index)
                             positions.append(position)
                             progress.advance(f"{block.batch_id} position {index}")
                     logger.info("block %s: session %s", block.name, path)
             finally:
                 safe_state(devices, clearance_z_m=clear_z)
+                if live is not None:
+                    live.close()
     summary = CampaignSummary(plan=plan.name, rig=rig.name, sessions=sessions, positions=positions,
                               calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks})
     publish_campaign(summary)
