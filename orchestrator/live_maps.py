@@ -237,9 +237,8 @@ class SessionMaps:
                         median_sigma_kpa=_median(maps[k].sigma_kpa) if k in maps else None,
                         roi_sigma=maps[k].roi_sigma if k in maps else None)
                 for k, p in sorted(pushes.items())]
-        estimate, sigma = _compound(list(maps.values()), self.grid)
-        offsets, strips = strip_sigma(np.where(estimate > 0, sigma / estimate, np.nan), self.grid.lateral_m * 1e3,
-                                      strips=MAP_STRIPS)
+        estimate, sigma, relative = _compound(list(maps.values()), self.grid)
+        offsets, strips = strip_sigma(relative, self.grid.lateral_m * 1e3, strips=MAP_STRIPS)
         model = self.mapping.model.current()
         last_push_at = max(p.acquired_at for p in pushes.values())
         title = f"{self.info.session_id} position {position} ({xy_mm[0]:.1f}, {xy_mm[1]:.1f} mm): mean of {len(maps)} pushes"
@@ -281,16 +280,18 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _compound(maps: list[SequenceMap], grid: ImageGrid) -> tuple[np.ndarray, np.ndarray]:
-    """Mean estimate and mean sigma (kPa) over the pushes' maps; NaN maps when none was mapped."""
+def _compound(maps: list[SequenceMap], grid: ImageGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over the pushes' maps of the estimate (kPa), the sigma (kPa) and the relative sigma; NaN where
+    no push has a value."""
+    empty = np.full((grid.depth_m.size, grid.lateral_m.size), np.nan)
     if not maps:
-        empty = np.full((grid.depth_m.size, grid.lateral_m.size), np.nan)
-        return empty, empty
+        return empty, empty, empty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a pixel no push mapped stays NaN
         estimate = np.nanmean(np.stack([m.estimate_kpa for m in maps]), axis=0)
         sigma = np.nanmean(np.stack([m.sigma_kpa for m in maps]), axis=0)
-    return estimate, sigma
+        relative = np.nanmean(np.stack([m.sigma if m.sigma is not None else empty for m in maps]), axis=0)
+    return estimate, sigma, relative
 
 
 def _png(figure: Figure) -> bytes:

@@ -86,12 +86,9 @@ class AdaptivePicker:
 
     def predict_log_sigma(self, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """GP posterior mean and standard deviation of log sigma at ``points_mm`` ``(n, 2)``."""
-        if not self.observations:
+        where, values = self._observed()
+        if values.size == 0:
             return np.zeros(len(points_mm)), np.full(len(points_mm), _MIN_PRIOR_SD)
-        where = np.concatenate([o.points_mm() for o in self.observations])
-        values = np.log(np.concatenate([np.asarray(o.sigma, np.float64) for o in self.observations]))
-        finite = np.isfinite(values)
-        where, values = where[finite], values[finite]
         prior_mean = float(values.mean())
         prior_var = max(float(values.var()), _MIN_PRIOR_SD**2)
         length = self.settings.length_scale_mm
@@ -104,6 +101,15 @@ class AdaptivePicker:
         variance = np.maximum(prior_var - np.sum(projected**2, axis=0), 0.0)
         return mean, np.sqrt(variance)
 
+    def _observed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where each strip with a sigma lies ``(n, 2)`` and its log sigma ``(n,)`` (strips without one left out)."""
+        if not self.observations:
+            return np.empty((0, 2)), np.empty(0)
+        where = np.concatenate([o.points_mm() for o in self.observations])
+        sigma = np.concatenate([np.asarray(o.sigma, np.float64) for o in self.observations])
+        usable = np.isfinite(sigma) & (sigma > 0)
+        return where[usable], np.log(sigma[usable])
+
     def next_position(self) -> tuple[float, float]:
         """The best candidate of this step far enough from every position taken; recorded as taken."""
         step = len(self.taken_mm)
@@ -113,7 +119,7 @@ class AdaptivePicker:
             distance = np.sqrt(np.sum((candidates[:, None, :] - taken[None, :, :]) ** 2, axis=-1)).min(axis=1)
             free = candidates[distance >= self.settings.min_spacing_mm]
             candidates = free if len(free) else candidates
-        best = 0 if not self.observations else int(np.argmax(self.scores(candidates)))
+        best = int(np.argmax(self.scores(candidates))) if self._observed()[1].size else 0
         choice = (float(candidates[best, 0]), float(candidates[best, 1]))
         self.take(choice)
         return choice

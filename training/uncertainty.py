@@ -104,8 +104,11 @@ class SigmaCalibration(StrictModel):
 
 
 def sigma_kpa(estimate_kpa: np.ndarray, relative_sigma: np.ndarray) -> np.ndarray:
-    """A relative sigma in kPa: ``estimate * sigma``, the log-normal's standard deviation to first order."""
-    return np.asarray(estimate_kpa, np.float64) * np.asarray(relative_sigma, np.float64)
+    """A relative sigma in kPa: ``estimate * sigma``, the log-normal's standard deviation to first order;
+    NaN where the estimate is not positive (no log-normal has that median)."""
+    estimate = np.asarray(estimate_kpa, np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(estimate > 0, estimate * np.asarray(relative_sigma, np.float64), np.nan)
 
 
 def standardised_log_error(estimate_kpa: np.ndarray, raw_sigma: np.ndarray, truth_kpa: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ campaign's QC. Figures: the reliability diagram and the modulus maps beside thei
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,7 +113,9 @@ def _roi_sigma_spread(mapped: Sequence[_Mapped], calibration: SigmaCalibration) 
 
 def _summary(mapped: Sequence[_Mapped], calibration: SigmaCalibration) -> dict[str, Any]:
     abs_z = np.concatenate([m.abs_z.ravel() for m in mapped])
-    log_error = np.concatenate([np.log(m.label_kpa) - np.log(m.estimate_kpa.ravel()) for m in mapped])
+    # z is NaN exactly where an estimate has no log (missing or not positive): the same pixels drop out here.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_error = np.concatenate([np.log(m.label_kpa) - np.log(m.estimate_kpa.ravel()) for m in mapped])
     sigma = np.concatenate([calibration.sigma(m.raw_sigma).ravel() for m in mapped])
     finite = np.isfinite(abs_z)
     return {"coverage": coverage(abs_z, calibration, REPORTED_LEVELS).tolist(),
@@ -195,8 +198,10 @@ def _sigma_maps(mapped: Sequence[_Mapped], grid: Any, calibration: SigmaCalibrat
     rows, lateral = {}, {}
     for push in shown:
         at = [m for m in chosen if m.ref.push_index == push]
-        estimate = np.nanmean(np.stack([m.estimate_kpa for m in at]), axis=0)
-        sigma = np.nanmean(np.stack([sigma_kpa(m.estimate_kpa, calibration.sigma(m.raw_sigma)) for m in at]), axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a pixel with no estimate at any position stays NaN (grey)
+            estimate = np.nanmean(np.stack([m.estimate_kpa for m in at]), axis=0)
+            sigma = np.nanmean(np.stack([sigma_kpa(m.estimate_kpa, calibration.sigma(m.raw_sigma)) for m in at]), axis=0)
         rows[f"push {push}"], lateral[f"push {push}"] = (estimate, sigma), at[0].ref.push_lateral_mm
     label = float(np.mean([m.label_kpa for m in chosen]))
     sigma_top = float(np.nanpercentile(np.stack([r[1] for r in rows.values()]), 99))
