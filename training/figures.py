@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
 
 from shearlab.protocols.sequences import ImageGrid  # noqa: E402
 
@@ -128,12 +129,14 @@ def estimate_sigma_panels(rows: Mapping[str, tuple[np.ndarray, np.ndarray]], gri
     names = list(rows)
     fig, axes = plt.subplots(len(names), 2, figsize=(7.6, 2.7 * len(names) + 0.4), squeeze=False, layout="constrained")
     cmaps = (plt.get_cmap("viridis").with_extremes(bad="0.75"), plt.get_cmap("magma").with_extremes(bad="0.75"))
-    images = [None, None]
+    images: list[AxesImage] = []
     for i, name in enumerate(names):
         for j, (values, vmax, label) in enumerate(zip(rows[name], (vmax_kpa, sigma_vmax_kpa), ("E", "sigma"), strict=True)):
             ax = axes[i][j]
-            images[j] = ax.imshow(np.ma.masked_invalid(values), extent=_extent_mm(grid), cmap=cmaps[j], vmin=0, vmax=vmax,
-                                  aspect="equal")
+            image = ax.imshow(np.ma.masked_invalid(values), extent=_extent_mm(grid), cmap=cmaps[j], vmin=0, vmax=vmax,
+                              aspect="equal")
+            if i == 0:
+                images.append(image)
             if push_lateral_mm is not None and name in push_lateral_mm:
                 _mark_push(ax, grid, push_lateral_mm[name])
             ax.set_title(f"{label}: {name}", fontsize=9)

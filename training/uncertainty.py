@@ -44,7 +44,7 @@ RELIABILITY_LEVELS = tuple(sorted({*np.round(np.arange(0.05, 0.96, 0.05), 2).tol
 SWEINET_BINS = 10
 
 
-def gaussian_multiplier(level: float | np.ndarray) -> np.ndarray:
+def gaussian_multiplier(level: float | tuple[float, ...] | np.ndarray) -> np.ndarray:
     """Half-width in sigmas of the central ``level`` interval of a Gaussian (1.96 at 95 %)."""
     return np.asarray(ndtri((1 + np.asarray(level, np.float64)) / 2))
 
@@ -111,7 +111,7 @@ def sigma_kpa(estimate_kpa: np.ndarray, relative_sigma: np.ndarray) -> np.ndarra
         return np.where(estimate > 0, estimate * np.asarray(relative_sigma, np.float64), np.nan)
 
 
-def standardised_log_error(estimate_kpa: np.ndarray, raw_sigma: np.ndarray, truth_kpa: np.ndarray) -> np.ndarray:
+def standardised_log_error(estimate_kpa: np.ndarray, raw_sigma: np.ndarray, truth_kpa: float | np.ndarray) -> np.ndarray:
     """``(log truth - log estimate) / raw_sigma``; NaN where the estimate is missing or not positive."""
     estimate = np.asarray(estimate_kpa, np.float64)
     truth = np.broadcast_to(np.asarray(truth_kpa, np.float64), estimate.shape)
