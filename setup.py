@@ -23,7 +23,7 @@ for folder in DATA_FOLDERS:
     packages.append(f"shearlab.{folder}")
     package_dir[f"shearlab.{folder}"] = folder
 
-package_data = {f"shearlab.{top}": ["**/*.toml", "**/*.md", "**/*.json"] for top in TOP_LEVEL}
+package_data = {f"shearlab.{top}": ["**/*.toml", "**/*.md", "**/*.json", "**/*.j2"] for top in TOP_LEVEL}
 package_data.update({f"shearlab.{folder}": ["*.toml"] for folder in DATA_FOLDERS})
 package_data["shearlab"] = ["py.typed"]
 

@@ -187,6 +187,20 @@ class SequenceRef:
         return f"{self.session_id}/{self.key}"
 
 
+@dataclass(frozen=True)
+class SequenceStatus:
+    """A sequence's QC verdict, attempt, time, probe pose (UR convention, m and rad) and contact-force
+    samples (N): what a live view needs, without the displacement."""
+
+    qc_passed: bool
+    qc_reason: str
+    failed: bool
+    attempt: int
+    acquired_at: str
+    probe_pose: np.ndarray
+    contact_force_n: np.ndarray
+
+
 class SessionReader:
     """Read-only view of one session file.
 
@@ -321,6 +335,22 @@ class SessionReader:
             iq=arrays["iq"], attempt=int(meta["attempt"]), failed=bool(meta["failed"]),
             failure_reason=_text(meta["failure_reason"]),
         )
+
+    def read_status(self, key: str) -> SequenceStatus:
+        """What a live view shows of the complete sequence ``key``: its QC and contact force, without its
+        displacement (unverified: cheap enough to poll)."""
+        row = self._row_of(key)
+        seq = self._fh[SEQUENCES]
+        try:
+            meta = {name: seq[name][row] for name in ("qc_passed", "qc_reason", "failed", "attempt", "acquired_at", "probe_pose",
+                                                      "force_start", "force_count")}
+            start, count = int(meta["force_start"]), int(meta["force_count"])
+            force_n = np.asarray(self._fh[CONTACT_FORCE]["force_n"][start:start + count], dtype=np.float64)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            raise CorruptSessionError(self.path, f"cannot read the sequence's status ({exc})", key=key) from None
+        return SequenceStatus(qc_passed=bool(meta["qc_passed"]), qc_reason=_text(meta["qc_reason"]), failed=bool(meta["failed"]),
+                              attempt=int(meta["attempt"]), acquired_at=_text(meta["acquired_at"]),
+                              probe_pose=np.asarray(meta["probe_pose"], dtype=np.float64), contact_force_n=force_n)
 
     def verify_sequence(self, key: str) -> None:
         """Raise ``CorruptSessionError`` naming ``key`` unless its data match its checksum."""

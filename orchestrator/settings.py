@@ -1,7 +1,7 @@
 """Environment overrides of the defaults the command line and the Python API start from.
 
 Each field is read from ``SHEARLAB_<FIELD>`` (``SHEARLAB_OUT``, ``SHEARLAB_RIG``,
-``SHEARLAB_INDENTATION_RIG``); a lab sets them once per machine, e.g. the rig file of the robot wired
+``SHEARLAB_INDENTATION_RIG``, ``SHEARLAB_LIVE_URL``); a lab sets them once per machine, e.g. the rig file of the robot wired
 to that PC. An option given on the command line wins over the environment.
 """
 
@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     rig: Path = shipped_file("rigs", "twin.toml")
     # Indentation rig (hexapod, Nano17) for ``serve`` and ``run_calibration``.
     indentation_rig: Path = shipped_file("rigs", "twin_indentation.toml")
+    # Where ``shearlab live`` serves a campaign's session folder: the campaign's live-map artifacts in the
+    # Prefect UI show their map images from there.
+    live_url: str = "http://127.0.0.1:8765"
 
 
 def settings() -> Settings:

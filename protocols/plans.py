@@ -117,6 +117,13 @@ class QcSettings(StrictModel):
     min_peak_um: float = Field(default=0.5, gt=0, le=1000)
     min_frame_correlation: float = Field(default=0.5, ge=0, le=1)
     min_displacement_snr_db: float = Field(default=6.0, ge=-60, le=100)
+    # The map is too uncertain: the median over the ROI of the model's calibrated relative sigma lies above
+    # this. Checked only when the campaign has a ``checkpoint`` whose net has a sigma head. 0.25: on the
+    # quick demo's held-out sequences the per-sequence median ROI sigma lies below ~0.15 for 99 % of them
+    # (the report's uncertainty table), so 0.25 re-acquires only maps well outside what the model knows.
+    max_roi_sigma: float = Field(default=0.25, gt=0, le=10)
+    # Off: no push waits for its map (the live map is then made wholly beside the acquisition).
+    uncertainty_gate: bool = True
     # Each attempt is a push: the scanner's duty limit and the transducer's heating bound them.
     max_attempts: int = Field(default=3, ge=1, le=20)
 
@@ -132,6 +139,22 @@ class BlockTarget(StrictModel):
     size_mm: tuple[TableMm, TableMm, TableMm] = (100.0, 100.0, 100.0)
     inclusions: tuple[Inclusion, ...] = ()
     positions_mm: tuple[tuple[ReachMm, ReachMm], ...] | None = Field(default=None, min_length=1)
+
+
+class AdaptiveSettings(StrictModel):
+    """``strategy = "adaptive"``: the next probe position goes where the model is least sure (``protocols.adaptive``).
+
+    ``candidates`` positions are drawn as the random strategy draws them (same workspace and edge margin,
+    from the plan's seed); each is scored by the model's expected uncertainty over the strip of gel the
+    probe would image, predicted by a Gaussian process over the sigma mapped at the positions done so far,
+    plus ``exploration`` times its standard deviation (an upper confidence bound: unexplored gel counts
+    as uncertain). Positions closer than ``min_spacing_mm`` to one already taken are not candidates.
+    """
+
+    candidates: int = Field(default=64, ge=2, le=10_000)
+    exploration: float = Field(default=1.0, ge=0, le=100)
+    length_scale_mm: float = Field(default=8.0, gt=0, le=250)
+    min_spacing_mm: float = Field(default=4.0, ge=0, le=250)
 
 
 class CampaignPlan(StrictModel):
@@ -151,6 +174,13 @@ class CampaignPlan(StrictModel):
     calibration_dir: Path = Path("out/calibration")
     store_iq: bool = False
     cron: Cron | None = None
+    # The latest model: a checkpoint file, or a folder whose newest ``*.pt`` is used (looked up again at
+    # every position). With it the campaign maps each position beside the acquisition (the live map), gates
+    # QC on the map's uncertainty (``qc.max_roi_sigma``) and can choose positions adaptively.
+    checkpoint: Path | None = None
+    # "random": the paper's uniform draw; "adaptive": where the model is least sure (needs ``checkpoint``).
+    strategy: Literal["random", "adaptive"] = "random"
+    adaptive: AdaptiveSettings = AdaptiveSettings()
 
     @model_validator(mode="after")
     def _pushes_on_probe(self) -> CampaignPlan:
@@ -164,6 +194,17 @@ class CampaignPlan(StrictModel):
         names = [b.name for b in self.blocks]
         if len(set(names)) != len(names):
             raise ValueError(f"block names {names} repeat: each block has its own session file")
+        return self
+
+    @model_validator(mode="after")
+    def _adaptive_needs_a_model(self) -> CampaignPlan:
+        if self.strategy != "adaptive":
+            return self
+        if self.checkpoint is None:
+            raise ValueError('strategy = "adaptive" needs checkpoint: the model whose uncertainty picks the positions')
+        listed = [b.name for b in self.blocks if b.positions_mm is not None]
+        if listed:
+            raise ValueError(f'strategy = "adaptive" picks the positions itself: remove positions_mm of {", ".join(listed)}')
         return self
 
 
@@ -181,6 +222,9 @@ class TrainingPlan(StrictModel):
     window_px: WindowPx = 17
     init_channels: int = Field(default=16, ge=1, le=1024)
     growth_rate: int = Field(default=16, ge=1, le=1024)
+    # The CNN also predicts each estimate's uncertainty (a log-normal per pixel), calibrated on the
+    # validation positions and checked on the test ones (training.uncertainty).
+    sigma_head: bool = True
     epochs: int = Field(default=250, ge=1, le=100_000)
     batch_size: int = Field(default=250, ge=1, le=65_536)
     lr: float = Field(default=1e-4, gt=0, le=1)

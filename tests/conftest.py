@@ -128,19 +128,21 @@ WORLD_BLOCKS = {
 
 @pytest.fixture
 def campaign_plan():
-    """``campaign_plan(folder, positions=, pushes=, blocks=, max_attempts=)`` writes a campaign plan
-    over blocks of the default world, and a calibration record per block's batch (id
-    ``cal-<batch>-test``), into ``folder``; returns the plan's path."""
+    """``campaign_plan(folder, positions=, pushes=, blocks=, max_attempts=, extra=, qc=)`` writes a campaign
+    plan over blocks of the default world, and a calibration record per block's batch (id
+    ``cal-<batch>-test``), into ``folder``; returns the plan's path. ``extra`` and ``qc`` are more
+    ``key = value`` lines for the plan and its ``[qc]`` table."""
 
     def write(folder: Path, *, positions: int = 1, pushes: tuple[float, ...] = (-8.0, 8.0),
-              blocks: tuple[str, ...] = ("block_10p0",), max_attempts: int = 3, name: str = "test") -> Path:
+              blocks: tuple[str, ...] = ("block_10p0",), max_attempts: int = 3, name: str = "test",
+              extra: tuple[str, ...] = (), qc: tuple[str, ...] = ()) -> Path:
         from shearlab.datasets.records import CalibrationFit
         from shearlab.orchestrator.calibration_records import save_record
 
         cal = folder / "cal"
         lines = [f'name = "{name}"', f"n_positions = {positions}", f"push_lateral_mm = {list(pushes)}",
-                 f'out_dir = "{folder / "sessions"}"', f'calibration_dir = "{cal}"', "",
-                 "[qc]", f"max_attempts = {max_attempts}", ""]
+                 f'out_dir = "{folder / "sessions"}"', f'calibration_dir = "{cal}"', *extra, "",
+                 "[qc]", f"max_attempts = {max_attempts}", *qc, ""]
         for block in blocks:
             batch, conc, x_mm, y_mm, e_kpa = WORLD_BLOCKS[block]
             save_record(cal, CalibrationFit(calibration_id=f"cal-{batch}-test", batch_id=batch, concentration_pct=conc,

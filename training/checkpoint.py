@@ -2,7 +2,8 @@
 
 Everything that is not a tensor is a plain JSON string, an int, a float or a list: the model and training
 configs, the split and the dataset fingerprint. A checkpoint also carries the optimizer, the learning-rate
-schedule position, the epoch and the torch RNG state, so training resumes where it stopped.
+schedule position, the epoch and the torch RNG state, so training resumes where it stopped. A net with a
+sigma head also carries the calibration of its sigma once it has one (``save_sigma_calibration``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from shearlab.datasets.errors import DataFileError
 from shearlab.training.config import TrainConfig
 from shearlab.training.model import DenseNet3d, ModelConfig
+from shearlab.training.uncertainty import SigmaCalibration
 
 # 2: the training config no longer carries in-loop augmentation (datasets augment their windows).
 CHECKPOINT_FORMAT = "shearlab.training.checkpoint/2"
@@ -40,6 +42,8 @@ class Checkpoint:
     history: list[dict[str, float]] = field(default_factory=list)
     # Where it was read from, for errors that name the file.
     path: Path | None = None
+    # How the sigma head's raw sigma maps to intervals; None for a net without one or not yet calibrated.
+    sigma_calibration: SigmaCalibration | None = None
 
     def build_model(self, device: str | torch.device = "cpu") -> DenseNet3d:
         """The model with its weights, in eval mode; ``CheckpointError`` if the weights do not fit its configuration."""
@@ -118,7 +122,20 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
             split=json.loads(payload["split"]),
             dataset_fingerprint=payload["dataset_fingerprint"],
             history=json.loads(payload["history"]),
+            sigma_calibration=SigmaCalibration.model_validate_json(payload["sigma_calibration"])
+            if payload.get("sigma_calibration") else None,
             path=path,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(path, f"damaged checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def save_sigma_calibration(path: Path, calibration: SigmaCalibration) -> Path:
+    """Store ``calibration`` in the checkpoint at ``path`` (atomically, everything else unchanged)."""
+    load_checkpoint(path)  # a typed error for anything but one of our checkpoints
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    payload["sigma_calibration"] = calibration.model_dump_json()
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return Path(path)

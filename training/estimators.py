@@ -34,7 +34,7 @@ from shearlab.protocols.signal.amplitude import (
 from shearlab.protocols.signal.modulus import AlphaRule, fit_alpha, speed_to_modulus_kpa
 from shearlab.protocols.signal.time_to_peak import TimeToPeakSettings, ttp_speed_map
 from shearlab.protocols.signal.tof import TofSettings, tof_speed_map
-from shearlab.training.inference import predict_dense
+from shearlab.training.inference import predict_dense, predict_dense_distribution
 from shearlab.training.model import DenseNet3d
 from shearlab.training.normalisation import normalise_volume
 
@@ -102,12 +102,33 @@ class CnnEstimator:
     key: str = "cnn"
 
     def estimate(self, view: SequenceView, rows: slice, cols: slice) -> np.ndarray:
-        volume = normalise_volume(view.volume_um)
-        half = self.model.window_px // 2
-        r, c = _grow(rows, half, volume.shape[1]), _grow(cols, half, volume.shape[2])
+        return self.volume_estimate(view.volume_um, rows, cols)
+
+    def volume_estimate(self, volume_um: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+        """``estimate`` of a displacement volume ``(frames, depth, lateral)`` um held in memory."""
+        crop, region = window_crop(volume_um, rows, cols, self.model.window_px)
         # Already normalised with the whole sequence's statistics: the crop keeps them (mean 0, std 1).
-        field_kpa = predict_dense(self.model, volume[:, r, c], mean_um=0.0, std_um=1.0, device=self.device)
-        return field_kpa[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start]
+        return predict_dense(self.model, crop, mean_um=0.0, std_um=1.0, device=self.device)[region]
+
+    def distribution(self, view: SequenceView, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        """The estimate over ``rows`` x ``cols`` (kPa) and its raw relative sigma, from one dense pass
+        (a net with a sigma head; ``training.uncertainty`` turns the sigma into intervals)."""
+        return self.volume_distribution(view.volume_um, rows, cols)
+
+    def volume_distribution(self, volume_um: np.ndarray, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        """``distribution`` of a displacement volume ``(frames, depth, lateral)`` um held in memory."""
+        crop, region = window_crop(volume_um, rows, cols, self.model.window_px)
+        median, sigma = predict_dense_distribution(self.model, crop, mean_um=0.0, std_um=1.0, device=self.device)
+        return median[region], sigma[region]
+
+
+def window_crop(volume_um: np.ndarray, rows: slice, cols: slice, window_px: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """The volume z-scored as a whole (the CNN's input), cropped to ``rows`` x ``cols`` plus the windows'
+    reach, and where the region lies in the crop."""
+    volume = normalise_volume(volume_um)
+    half = window_px // 2
+    r, c = _grow(rows, half, volume.shape[1]), _grow(cols, half, volume.shape[2])
+    return volume[:, r, c], (slice(rows.start - r.start, rows.stop - r.start), slice(cols.start - c.start, cols.stop - c.start))
 
 
 def _uniform(rows: slice, cols: slice, value_kpa: float) -> np.ndarray:
@@ -247,4 +268,5 @@ __all__ = [
     "push_zone",
     "region_speed_m_s",
     "roi",
+    "window_crop",
 ]

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
 
 from shearlab.protocols.sequences import ImageGrid  # noqa: E402
 
@@ -117,4 +118,60 @@ def dice_curves(thresholds_kpa: Sequence[float] | np.ndarray, curves: Mapping[st
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
+    return fig
+
+
+def estimate_sigma_panels(rows: Mapping[str, tuple[np.ndarray, np.ndarray]], grid: ImageGrid, *, vmax_kpa: float,
+                          sigma_vmax_kpa: float, estimate_label: str = "E (kPa)", sigma_label: str = "sigma (kPa)",
+                          push_lateral_mm: Mapping[str, float] | None = None, title: str = "") -> Figure:
+    """Each row's modulus map beside its sigma map: one row per key (a push, a position), the estimates on
+    one colour scale and the sigmas on another, each with its colour bar; NaN shows grey."""
+    names = list(rows)
+    fig, axes = plt.subplots(len(names), 2, figsize=(7.6, 2.7 * len(names) + 0.4), squeeze=False, layout="constrained")
+    cmaps = (plt.get_cmap("viridis").with_extremes(bad="0.75"), plt.get_cmap("magma").with_extremes(bad="0.75"))
+    images: list[AxesImage] = []
+    for i, name in enumerate(names):
+        for j, (values, vmax, label) in enumerate(zip(rows[name], (vmax_kpa, sigma_vmax_kpa), ("E", "sigma"), strict=True)):
+            ax = axes[i][j]
+            image = ax.imshow(np.ma.masked_invalid(values), extent=_extent_mm(grid), cmap=cmaps[j], vmin=0, vmax=vmax,
+                              aspect="equal")
+            if i == 0:
+                images.append(image)
+            if push_lateral_mm is not None and name in push_lateral_mm:
+                _mark_push(ax, grid, push_lateral_mm[name])
+            ax.set_title(f"{label}: {name}", fontsize=9)
+            ax.set_xlabel("lateral (mm)")
+            ax.set_ylabel("depth (mm)")
+    for j, label in enumerate((estimate_label, sigma_label)):
+        fig.colorbar(images[j], ax=axes[:, j].tolist(), label=label, shrink=0.9)
+    fig.suptitle(title)
+    return fig
+
+
+def reliability_diagram(levels: Sequence[float], observed: Mapping[str, Sequence[float]],
+                        bins: Sequence[Mapping[str, float]], *, title: str = "") -> Figure:
+    """Left: observed coverage of each nominal central interval against its level, one line per curve in
+    ``observed`` (the diagonal is perfect calibration). Right: SweiNet's check, RMS log error against the
+    RMS predicted sigma in equal-count bins of sigma (``bins``: ``sigma``, ``rmse``), on the diagonal if calibrated."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.2))
+    left.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for name, values in observed.items():
+        left.plot(levels, values, marker="o", markersize=3, label=name)
+    left.set_xlabel("nominal coverage of the central interval")
+    left.set_ylabel("observed coverage")
+    left.set_xlim(0, 1)
+    left.set_ylim(0, 1)
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    sigma = np.array([b["sigma"] for b in bins]) * 100
+    rmse = np.array([b["rmse"] for b in bins]) * 100
+    top = max(float(sigma.max(initial=1.0)), float(rmse.max(initial=1.0))) * 1.1
+    right.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
+    right.plot(sigma, rmse, marker="o")
+    right.set_xlabel("predicted sigma, RMS over the bin (%)")
+    right.set_ylabel("RMS log error (%)")
+    right.set_xlim(0, top)
+    right.set_ylim(0, top)
+    right.grid(alpha=0.3)
+    fig.suptitle(title)
     return fig

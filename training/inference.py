@@ -90,7 +90,8 @@ def auto_tile_px(model: DenseNet3d, shape: tuple[int, int, int], device: torch.d
 @torch.no_grad()
 def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_um: float | None = None,
               std_um: float | None = None, tile_px: TileSize = "auto", device: str | torch.device = "cpu",
-              mixed_precision: bool = False, on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
+              mixed_precision: bool = False, on_tile: Callable[[int, int], None] | None = None,
+              distribution: bool = False) -> torch.Tensor:
     """The net's Young's modulus at every pixel where a full window fits, as a tensor on ``device``.
 
     Parameters
@@ -110,12 +111,16 @@ def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_u
         ~1.3x, ``benchmarks/bench_training.py``, at a few tenths of a kPa).
     on_tile
         Called with ``(tiles done, tiles in all)`` after each tile (progress reporting).
+    distribution
+        For a net with a sigma head: also its raw relative sigma (``DenseNet3d.distribution``) from the same pass.
 
     Returns
     -------
     torch.Tensor
-        ``(depth, lateral)`` float32 kPa on ``device``; ``(depth - w + 1) x (lateral - w + 1)`` estimates at
-        window centres, NaN elsewhere.
+        ``(depth, lateral)`` float32 kPa on ``device`` (with ``distribution``, ``(2, depth, lateral)``: the
+        estimate, the median of the predicted log-normal, and its raw relative sigma, the log-space standard
+        deviation before the checkpoint's calibration, ``training.uncertainty``);
+        ``(depth - w + 1) x (lateral - w + 1)`` estimates at window centres, NaN elsewhere.
     """
     w = model.window_px
     device = torch.device(device)
@@ -136,18 +141,23 @@ def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_u
     side = auto_tile_px(model, (int(volume.shape[0]), depth, lateral), device, element_bytes=2 if mixed_precision else 4) \
         if tile_px == "auto" else tile_px
     tile_h, tile_w = (out_h, out_w) if side is None else (min(side, out_h), min(side, out_w))
-    result = torch.full((depth, lateral), float("nan"), device=device)
-    estimates = result[w // 2:w // 2 + out_h, w // 2:w // 2 + out_w]
+    result = torch.full((2 if distribution else 1, depth, lateral), float("nan"), device=device)
+    estimates = result[:, w // 2:w // 2 + out_h, w // 2:w // 2 + out_w]
     corners = [(row, col) for row in range(0, out_h, tile_h) for col in range(0, out_w, tile_w)]
     for done, (row, col) in enumerate(corners, start=1):
         rows, cols = min(tile_h, out_h - row), min(tile_w, out_w - col)
         tile = volume[None, None, :, row:row + rows + w - 1, col:col + cols + w - 1]
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=mixed_precision):
-            tile_map = model(tile.contiguous(memory_format=torch.channels_last_3d), dense=True)[0]
-        estimates[row:row + rows, col:col + cols] = tile_map.float()
+            x = tile.contiguous(memory_format=torch.channels_last_3d)
+            if distribution:
+                median, log_sigma = model.distribution(x, dense=True)
+                tile_maps = torch.stack([median[0].float(), log_sigma[0].float().exp()])
+            else:
+                tile_maps = model(x, dense=True)[0][None]
+        estimates[:, row:row + rows, col:col + cols] = tile_maps.float()
         if on_tile is not None:
             on_tile(done, len(corners))
-    return result
+    return result if distribution else result[0]
 
 
 def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: Normalisation = "sequence",
@@ -164,6 +174,17 @@ def predict_dense(model: DenseNet3d, volume_um: np.ndarray, *, normalisation: No
                          "normalisation='sequence', or predict_sparse(step_px=1) for per-window z-score")
     return dense_map(model, volume_um, mean_um=mean_um, std_um=std_um, tile_px=tile_px, device=device,
                      mixed_precision=mixed_precision, on_tile=on_tile).cpu().numpy()
+
+
+def predict_dense_distribution(model: DenseNet3d, volume_um: np.ndarray, *, mean_um: float | None = None,
+                               std_um: float | None = None, tile_px: TileSize = "auto", device: str | torch.device = "cpu",
+                               mixed_precision: bool = False,
+                               on_tile: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict_dense` for a net with a sigma head: the estimate (kPa) and its raw relative sigma, from one
+    pass, as ``(depth, lateral)`` float32 arrays (``dense_map`` with ``distribution``)."""
+    maps = dense_map(model, volume_um, mean_um=mean_um, std_um=std_um, tile_px=tile_px, device=device,
+                     mixed_precision=mixed_precision, on_tile=on_tile, distribution=True).cpu().numpy()
+    return maps[0], maps[1]
 
 
 @torch.no_grad()

@@ -13,6 +13,8 @@ This net is built so that one forward pass over a whole field ``(frames, H, W)``
 * the time axis is always complete (35 frames), so it is padded and pooled freely (after the stem and at
   every transition);
 * the head averages the remaining time axis and applies a 1 x 1 linear layer: per pixel, equivariant.
+  With ``sigma_head`` a second per-pixel head (two 1 x 1 layers) gives the log of the relative standard
+  deviation of a log-normal distribution around that estimate (``distribution``): equally exact densely.
 
 The spatial kernels are chosen per window size so that the receptive field is exactly the window: the
 window maps to one output. Small windows (9, 5) keep spatial stride 1 throughout (paper) and use 1 x 1
@@ -25,6 +27,7 @@ Tensors: input ``(batch, 1, frames, depth, lateral)``; window mode returns ``(ba
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import TypedDict, Unpack, cast
 
@@ -52,6 +55,8 @@ class ModelConfig(StrictModel):
     compression: float = Field(default=0.5, gt=0, le=1)
     stem_time_pool: int = Field(default=2, ge=1)
     output_scale_kpa: float = Field(default=100.0, gt=0)
+    # A second head predicting each estimate's uncertainty (``DenseNet3d.distribution``).
+    sigma_head: bool = False
 
     @model_validator(mode="after")
     def _check_geometry(self) -> ModelConfig:
@@ -94,12 +99,13 @@ WINDOW_SIZES_PX: tuple[int, ...] = tuple(_WINDOW_PLANS)
 
 def model_config_for_window(window_px: int, *, init_channels: int = 16, growth_rate: int = 16,
                             compression: float = 0.5, stem_time_pool: int = 2,
-                            output_scale_kpa: float = 100.0) -> ModelConfig:
+                            output_scale_kpa: float = 100.0, sigma_head: bool = False) -> ModelConfig:
     """The paper-shaped configuration for one of the windows 65, 33, 17, 9, 5 px."""
     if window_px not in _WINDOW_PLANS:
         raise ValueError(f"window_px must be one of {WINDOW_SIZES_PX}, got {window_px}")
     return ModelConfig(**_WINDOW_PLANS[window_px], init_channels=init_channels, growth_rate=growth_rate,
-                       compression=compression, stem_time_pool=stem_time_pool, output_scale_kpa=output_scale_kpa)
+                       compression=compression, stem_time_pool=stem_time_pool, output_scale_kpa=output_scale_kpa,
+                       sigma_head=sigma_head)
 
 
 def _crop(x: torch.Tensor, margin: int) -> torch.Tensor:
@@ -172,6 +178,29 @@ class _Transition(nn.Module):
         return torch.stack(taps).mean(dim=0)
 
 
+# Relative uncertainty the sigma head starts from (10 %): a gel's estimate is rarely better at first.
+_INITIAL_RELATIVE_SIGMA = 0.1
+
+
+class _SigmaHead(nn.Module):
+    """Per-pixel log of the relative sigma from the final features ``(n, c, h, w)``: two 1 x 1 layers.
+
+    Its last layer starts at zero, so every pixel starts at ``_INITIAL_RELATIVE_SIGMA`` and the head
+    learns from there instead of from a random spread of uncertainties.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(channels, channels)
+        self.out = nn.Linear(channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.constant_(self.out.bias, math.log(_INITIAL_RELATIVE_SIGMA))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        per_pixel = features.permute(0, 2, 3, 1)
+        return self.out(F.relu(self.hidden(per_pixel)))[..., 0]
+
+
 class DenseNet3d(nn.Module):
     """3D DenseNet mapping a ``(frames, w, w)`` displacement window to Young's modulus in kPa.
 
@@ -191,6 +220,10 @@ class DenseNet3d(nn.Module):
         shear waves' few hundred Hz.
     output_scale_kpa
         The linear head's output is multiplied by this, so unit-scale weights give kPa-scale outputs.
+    sigma_head
+        Add a head for the estimate's uncertainty: ``distribution(x)`` returns the estimate and the log
+        of its relative standard deviation (the log-space sigma of a log-normal whose median is the
+        estimate). ``forward`` is the same with or without it.
 
     Notes
     -----
@@ -207,12 +240,13 @@ class DenseNet3d(nn.Module):
     def __init__(self, *, stem_kernels_px: tuple[int, ...] = (3, 3, 2),
                  block_kernels_px: tuple[tuple[int, ...], ...] = ((3, 3, 3, 3),) * 3,
                  pool_px: tuple[int, ...] = (2, 2), init_channels: int = 16, growth_rate: int = 16,
-                 compression: float = 0.5, stem_time_pool: int = 2, output_scale_kpa: float = 100.0) -> None:
+                 compression: float = 0.5, stem_time_pool: int = 2, output_scale_kpa: float = 100.0,
+                 sigma_head: bool = False) -> None:
         super().__init__()
         self.config = ModelConfig(stem_kernels_px=stem_kernels_px, block_kernels_px=block_kernels_px,
                                   pool_px=pool_px, init_channels=init_channels, growth_rate=growth_rate,
                                   compression=compression, stem_time_pool=stem_time_pool,
-                                  output_scale_kpa=output_scale_kpa)
+                                  output_scale_kpa=output_scale_kpa, sigma_head=sigma_head)
         self.stem = nn.ModuleList(
             _StemLayer(1 if i == 0 else init_channels, init_channels, k) for i, k in enumerate(stem_kernels_px)
         )
@@ -230,6 +264,8 @@ class DenseNet3d(nn.Module):
         self.classifier = nn.Linear(channels, 1)
         self.register_buffer("output_scale_kpa", torch.tensor(float(output_scale_kpa)), persistent=False)
         self._init_weights()
+        # Built after the others so that adding it leaves every other initial weight as it was.
+        self.sigma_head = _SigmaHead(channels) if sigma_head else None
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> DenseNet3d:
@@ -249,7 +285,8 @@ class DenseNet3d(nn.Module):
             elif isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor, *, dense: bool = False) -> torch.Tensor:
+    def _features(self, x: torch.Tensor, dense: bool) -> torch.Tensor:
+        """Final per-pixel features ``(n, c, h, w)``, time averaged: what both heads read."""
         if x.ndim != 5 or x.shape[1] != 1:
             raise ValueError(f"expected (batch, 1, frames, depth, lateral), got {tuple(x.shape)}")
         w = self.window_px
@@ -270,23 +307,42 @@ class DenseNet3d(nn.Module):
                 x = transition(x, dilation, dense)
                 if dense:
                     dilation *= transition.pool_px
-        x = F.relu(self.norm_final(x)).mean(dim=2)
-        out = torch.einsum("nchw,oc->nohw", x, self.classifier.weight) + self.classifier.bias[None, :, None, None]
-        out = out[:, 0] * self.output_scale_kpa
+        return F.relu(self.norm_final(x)).mean(dim=2)
+
+    def _modulus_kpa(self, features: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("nchw,oc->nohw", features, self.classifier.weight) + self.classifier.bias[None, :, None, None]
+        return out[:, 0] * self.output_scale_kpa
+
+    def forward(self, x: torch.Tensor, *, dense: bool = False) -> torch.Tensor:
+        out = self._modulus_kpa(self._features(x, dense))
         return out if dense else out[:, 0, 0]
+
+    def distribution(self, x: torch.Tensor, *, dense: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The estimate (kPa, as ``forward``) and the log of its relative sigma, from one pass.
+
+        The predicted distribution of the modulus is log-normal: ``log E ~ N(log estimate, sigma^2)``,
+        so the estimate is its median and ``sigma`` (dimensionless) is roughly the relative standard
+        deviation. Both outputs have ``forward``'s shape. Needs ``sigma_head``.
+        """
+        if self.sigma_head is None:
+            raise ValueError("this net has no sigma head: build it with sigma_head=True to predict uncertainty")
+        features = self._features(x, dense)
+        modulus, log_sigma = self._modulus_kpa(features), self.sigma_head(features)
+        return (modulus, log_sigma) if dense else (modulus[:, 0, 0], log_sigma[:, 0, 0])
 
 
 class Widths(TypedDict, total=False):
-    """Width settings of the named builders (see ``ModelConfig``)."""
+    """Width and head settings of the named builders (see ``ModelConfig``)."""
 
     init_channels: int
     growth_rate: int
     compression: float
     output_scale_kpa: float
+    sigma_head: bool
 
 
 def densenet3d_w65(**widths: Unpack[Widths]) -> DenseNet3d:
-    """65 x 65 x 35 windows; ``widths``: init_channels, growth_rate, compression, output_scale_kpa."""
+    """65 x 65 x 35 windows; ``widths``: init_channels, growth_rate, compression, output_scale_kpa, sigma_head."""
     return DenseNet3d.from_config(model_config_for_window(65, **widths))
 
 

@@ -2,7 +2,7 @@
 
 It opens with the answer (every method's error with its interval, then sentences generated from the
 numbers: which method wins where and by how much), then the tables behind it (per concentration, per
-push, inclusions, leave-one-concentration-out, training seeds), the calibration the labels come from,
+push, the CNN's uncertainty, inclusions, leave-one-concentration-out, training seeds), the calibration the labels come from,
 the paper's Figs. 6-10 with captions, and the provenance of every number. ``summary.md`` carries the
 opening table and sentences for the README.
 """
@@ -110,6 +110,7 @@ def findings(metrics: dict[str, Any]) -> list[str]:
                      f"inclusion: CNN {m['cnn']['mae_inclusion_kpa']:.1f}/{m['cnn']['mae_background_kpa']:.1f} kPa"
                      + (f", ToF {m['tof_robust']['mae_inclusion_kpa']:.1f}/{m['tof_robust']['mae_background_kpa']:.1f} kPa"
                         if "tof_robust" in m else "") + ".")
+    lines += uncertainty_findings(metrics.get("uncertainty"))
     seeds = metrics.get("seeds") or {}
     if len(seeds.get("cnn_mae_kpa", [])) > 1:
         values = seeds["cnn_mae_kpa"]
@@ -120,6 +121,18 @@ def findings(metrics: dict[str, Any]) -> list[str]:
     if study.get("scale"):
         lines.append(f"Scale: {study['scale']}.")
     return lines
+
+
+def uncertainty_findings(uncertainty: dict[str, Any] | None) -> list[str]:
+    """The sentences on the CNN's uncertainty: coverage of its intervals and SweiNet's calibration error."""
+    if not uncertainty:
+        return []
+    held = ", ".join(f"its {100 * row['level']:.0f} % intervals hold the label at {100 * row['coverage'][0]:.1f} % of pixels"
+                     for row in uncertainty["levels"])
+    sweinet = uncertainty.get("sweinet_error_pct")
+    return [f"Uncertainty: {held} (calibration error at most {100 * uncertainty['max_error_68_95']:.1f} points at 68 and 95 %"
+            + (f"; SweiNet's calibration error {sweinet:.1f} %, SweiNet itself 3.84 %" if sweinet is not None else "")
+            + f"); the median sigma is {100 * uncertainty['median_relative_sigma']:.1f} % of the estimate."]
 
 
 def summary_markdown(metrics: dict[str, Any]) -> str:
@@ -159,4 +172,4 @@ def write_report(out_dir: Path, metrics: dict[str, Any], figures: list[Path], *,
     return path
 
 
-__all__ = ["findings", "json_safe", "kpa", "number", "summary_markdown", "write_report"]
+__all__ = ["findings", "json_safe", "kpa", "number", "summary_markdown", "uncertainty_findings", "write_report"]

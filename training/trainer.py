@@ -1,4 +1,5 @@
-"""The training loop: MSE on kPa labels, Adam, step learning-rate schedule, checkpoint and resume.
+"""The training loop: MSE on kPa labels (with a sigma head, also its likelihood: ``training.losses``), Adam,
+step learning-rate schedule, checkpoint and resume.
 
 Works with any ``torch.utils.data.Dataset`` yielding ``(window, label_kpa)``: window ``(1, frames, w, w)``
 float32, label a float in kPa. Each epoch draws its order from a generator seeded by ``(seed, epoch)``
@@ -23,11 +24,11 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from shearlab.training.checkpoint import load_checkpoint, save_checkpoint
 from shearlab.training.config import TrainConfig
+from shearlab.training.losses import regression_loss
 from shearlab.training.model import DenseNet3d
 from shearlab.training.normalisation import Normalisation, zscore_windows
 
@@ -187,12 +188,11 @@ def train(model: DenseNet3d, train_data: Dataset, val_data: Dataset | None, conf
             x = _prepare(windows, device, config.normalisation, config.channels_last)
             y = labels.to(device, dtype=torch.float32)
             with _autocast(device, config.mixed_precision):
-                pred = model(x)
-            loss = F.mse_loss(pred.float(), y)
+                loss, mse = regression_loss(model, x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * len(y)
+            loss_sum += mse.item() * len(y)
             count += len(y)
         elapsed = time.perf_counter() - t0
         row = {"epoch": float(epoch + 1), "lr": lr, "train_mse_kpa2": loss_sum / max(count, 1),

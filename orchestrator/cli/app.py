@@ -9,7 +9,7 @@ import typer
 
 from shearlab import __version__
 from shearlab.devices.twin.cli import app as twin_commands
-from shearlab.orchestrator.cli import data_commands, flow_commands, model_commands, rig_commands, twin_realism
+from shearlab.orchestrator.cli import data_commands, flow_commands, live_command, model_commands, rig_commands, twin_realism
 from shearlab.orchestrator.cli.errors import classify
 from shearlab.orchestrator.cli.output import err
 from shearlab.orchestrator.cli.runtime import configure_prefect
@@ -41,6 +41,7 @@ def _options(
 
 app.registered_commands.extend(flow_commands.app.registered_commands)
 app.registered_commands.extend(rig_commands.top_level.registered_commands)
+app.registered_commands.extend(live_command.app.registered_commands)
 app.add_typer(rig_commands.app, name="rig")
 app.add_typer(data_commands.app, name="dataset")
 # ``shearlab twin``: the twin's own commands (``python -m shearlab.devices.twin``), and the realism report,

@@ -55,6 +55,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of window draws, order and augmentation.")] = 0,
     device: Annotated[Device, typer.Option(help="auto: CUDA when present, else CPU.")] = "auto",
     num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.", min=0)] = 0,
+    sigma: Annotated[bool, typer.Option("--sigma/--no-sigma", help="Also predict each estimate's uncertainty (a sigma head), "
+                                                                   "calibrated on the split's validation positions.")] = True,
     json_output: JsonFlag = False,
 ) -> None:
     """Train one fold of a split (CV or leave-one-concentration-out) with per-sequence normalisation;
@@ -74,7 +76,7 @@ def train(
                              num_workers=num_workers)
     except ValidationError as exc:
         raise UserError("; ".join(describe_validation_error(exc)), ExitCode.USAGE) from None
-    model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate)
+    model_config = model_config_for_window(window, init_channels=init_channels, growth_rate=growth_rate, sigma_head=sigma)
     check_output(out, inputs=[split_path], force=True)
     if out.exists():
         load_checkpoint(out)  # resumed below: a file that is no checkpoint of ours is refused before any work
@@ -92,6 +94,14 @@ def train(
                             dataset_fingerprint=dataset_fingerprint(train_refs + val_refs), on_epoch=on_epoch)
     report = {"checkpoint": str(out), "epochs": len(result.train.history), "val_mae_kpa": result.val_mae_kpa,
               "val_mae_std_kpa": result.val_mae_std_kpa}
+    if sigma and val_refs:
+        from shearlab.training.checkpoint import save_sigma_calibration
+        from shearlab.training.estimators import CnnEstimator
+        from shearlab.training.uncertainty_evaluation import fit_sigma_calibration
+
+        calibration = fit_sigma_calibration(CnnEstimator(result.train.model.cpu()), val_refs, seed=seed)
+        save_sigma_calibration(out, calibration)
+        report["sigma_scale"] = calibration.sigma_scale
     emit(report, record_table("training", report), as_json=json_output)
 
 
@@ -133,7 +143,16 @@ def evaluate(
                          "alpha_concentration_pct": alpha_concentration_pct},
                "provenance": {"checkpoint": str(checkpoint), "dataset fingerprint": state.dataset_fingerprint,
                               "split": split.name}}
-    path = write_report(out_dir, metrics, result.figures)
+    figures = list(result.figures)
+    if model.sigma_head is not None:
+        from shearlab.training.uncertainty import SigmaCalibration
+        from shearlab.training.uncertainty_evaluation import evaluate_uncertainty
+
+        uncertainty = evaluate_uncertainty(cnn, state.sigma_calibration or SigmaCalibration.gaussian(), test_refs,
+                                           out_dir=out_dir / "figures")
+        metrics["uncertainty"] = uncertainty.metrics
+        figures += uncertainty.figures
+    path = write_report(out_dir, metrics, figures)
     rows = [{"method": m["label"], "mae_kpa": m["mae_kpa"][0], "mae_low_kpa": m["mae_kpa"][1], "mae_high_kpa": m["mae_kpa"][2],
              "pearson": m["pearson"], "failed_fraction": m["failed_fraction"]} for m in result.metrics["methods"].values()]
     emit({"report": str(path), "methods": rows}, rows_table(f"{len(test_refs)} test sequences", rows), as_json=json_output)
@@ -145,23 +164,26 @@ def evaluate(
 def predict(
     session: Annotated[Path, typer.Argument(help="Session file.", metavar="SESSION", show_default=False)],
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint written by train.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="PNG to write; the map is also saved next to it as .npy.")] = Path("map.png"),
+    out: Annotated[Path, typer.Option("--out", help="PNG to write; the map is also saved next to it as .npy (the sigma map as "
+                                                    "_sigma.npy).")] = Path("map.png"),
     key: Annotated[str, typer.Option(help="Sequence key, e.g. p000_push4 (default: the first complete sequence).")] = "",
     device: Annotated[Device, typer.Option(help="auto: CUDA when present, else CPU.")] = "cpu",
     tile_px: Annotated[int, typer.Option(help="Output tile side, px; bounds memory.", min=1)] = 128,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT and its .npy if they exist.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Dense full-field elasticity map of one sequence."""
+    """Dense full-field elasticity map of one sequence; with a net that predicts its uncertainty, the sigma
+    map beside it (kPa, calibrated as the checkpoint says)."""
     import numpy as np
 
     from shearlab.datasets.reader import SessionReader, read_displacement
     from shearlab.protocols.output_files import atomic_output, check_output
     from shearlab.training.checkpoint import CheckpointError, load_checkpoint
-    from shearlab.training.figures import map_panels, save_figure
-    from shearlab.training.inference import predict_dense
+    from shearlab.training.figures import estimate_sigma_panels, map_panels, save_figure
+    from shearlab.training.inference import predict_dense, predict_dense_distribution
+    from shearlab.training.uncertainty import SigmaCalibration, sigma_kpa
 
-    for path in (out, out.with_suffix(".npy")):
+    for path in (out, out.with_suffix(".npy"), out.with_name(out.stem + "_sigma.npy")):
         check_output(path, inputs=[session, checkpoint], force=force)
     state = load_checkpoint(checkpoint)
     model = state.build_model(device)
@@ -176,20 +198,40 @@ def predict(
     if min(depth, lateral) < model.window_px:
         raise CheckpointError(checkpoint, f"its model takes {model.window_px} px windows; {session} images {depth} x {lateral} px")
     started = time.perf_counter()
+    sigma_map = None
     with steps(f"map of {ref.key} ({model.window_px} px window), tiles", None) as progress:
         def on_tile(done: int, total: int) -> None:
             progress.update(progress.task_ids[0], completed=done, total=total)
 
-        e_map = predict_dense(model, read_displacement(ref), mean_um=ref.displacement_mean_um, std_um=ref.displacement_std_um,
-                              tile_px=tile_px, device=device, on_tile=on_tile)
+        options = {"mean_um": ref.displacement_mean_um, "std_um": ref.displacement_std_um, "tile_px": tile_px, "device": device,
+                   "on_tile": on_tile}
+        if model.sigma_head is not None:
+            e_map, raw_sigma = predict_dense_distribution(model, read_displacement(ref), **options)  # type: ignore[arg-type]
+            calibration = state.sigma_calibration or SigmaCalibration.gaussian()
+            sigma_map = sigma_kpa(e_map, calibration.sigma(raw_sigma)).astype(np.float32)
+        else:
+            e_map = predict_dense(model, read_displacement(ref), **options)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
     with atomic_output(out.with_suffix(".npy")) as tmp:
         np.save(tmp, e_map)
     finite = e_map[np.isfinite(e_map)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
-    with atomic_output(out) as tmp:
-        save_figure(map_panels({ref.key: {f"CNN ({model.window_px} px)": e_map}}, grid, vmax_kpa=vmax), tmp)
+    label = f"CNN ({model.window_px} px)"
     report = {"session": str(session), "key": ref.key, "window_px": model.window_px, "png": str(out),
               "npy": str(out.with_suffix(".npy")), "median_kpa": float(np.nanmedian(e_map)),
               "pixels": int(np.isfinite(e_map).sum()), "seconds": round(seconds, 2)}
+    if sigma_map is None:
+        with atomic_output(out) as tmp:
+            save_figure(map_panels({ref.key: {label: e_map}}, grid, vmax_kpa=vmax), tmp)
+    else:
+        sigma_path = out.with_name(out.stem + "_sigma.npy")
+        with atomic_output(sigma_path) as tmp:
+            np.save(tmp, sigma_map)
+        finite_sigma = sigma_map[np.isfinite(sigma_map)]
+        sigma_vmax = float(np.percentile(finite_sigma, 99)) if finite_sigma.size else 1.0
+        with atomic_output(out) as tmp:
+            save_figure(estimate_sigma_panels({ref.key: (e_map, sigma_map)}, grid, vmax_kpa=vmax, sigma_vmax_kpa=sigma_vmax,
+                                              title=f"{label}: estimate and its sigma"), tmp)
+        report.update(sigma_npy=str(sigma_path), median_sigma_kpa=float(np.nanmedian(sigma_map)),
+                      sigma_calibrated=state.sigma_calibration is not None)
     emit(report, record_table("elasticity map", report), as_json=json_output)

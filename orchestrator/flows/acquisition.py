@@ -14,6 +14,11 @@ that the ``Catalogue`` merges with the others. Each share is the same flow, with
 and the same resume, run on its own rig: by ``fanout_campaign_flow`` from one process (the physics of
 a twin runs in the twin's own process), or on a lab's rig PCs by a work pool with one worker per rig
 (``orchestrator/deployments.py``, README "Scaling out").
+
+With a ``checkpoint`` in the plan, the latest model maps every push beside the acquisition and each
+position is published as it completes (``live_maps``: files for ``shearlab live``, a Prefect artifact);
+its uncertainty is one more QC check, and ``strategy = "adaptive"`` places the probe where it is least
+sure (``position_strategy``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -41,18 +46,21 @@ from shearlab.devices.interfaces import DeviceName
 from shearlab.devices.stand_in import StandIn
 from shearlab.orchestrator.calibration_records import load_record
 from shearlab.orchestrator.first_failure import then_always
+from shearlab.orchestrator.live_maps import LatestModel, LiveMapping, SequenceMap, SessionMaps
 from shearlab.orchestrator.locks import hold_devices
 from shearlab.orchestrator.operator import operator_for
+from shearlab.orchestrator.position_strategy import position_strategy
 from shearlab.orchestrator.procedures.contact import lift_clear, make_contact
-from shearlab.orchestrator.procedures.sequence import SequenceOutcome, assess, shoot
+from shearlab.orchestrator.procedures.qc import QcVerdict, check_uncertainty
+from shearlab.orchestrator.procedures.sequence import SequenceOutcome, Shot, assess, shoot
 from shearlab.orchestrator.progress import Progress
 from shearlab.orchestrator.recovery import RECOVERABLE, FaultPolicy, Site, ask_operator
 from shearlab.orchestrator.reports import publish_campaign
 from shearlab.orchestrator.retries import DEVICE_RETRY_DELAYS_S, retry_transient_device_errors
 from shearlab.orchestrator.run_labels import as_model, parameter_name, run_tags, started_name, tag_flow_run
+from shearlab.orchestrator.settings import settings
 from shearlab.protocols.plan_on_rig import ensure_fits
 from shearlab.protocols.plans import BlockTarget, CampaignPlan, load_campaign_plan
-from shearlab.protocols.positions import probe_positions_mm
 from shearlab.protocols.rig import Rig, load_rig
 from shearlab.protocols.sequences import PushSpec, SequenceSpec
 from shearlab.protocols.strict_model import StrictModel
@@ -198,12 +206,16 @@ def _sequence_record(plan: CampaignPlan, position_index: int, push_index: int, l
       retries=len(DEVICE_RETRY_DELAYS_S), retry_delay_seconds=DEVICE_RETRY_DELAYS_S,
       retry_condition_fn=retry_transient_device_errors, cache_policy=NO_CACHE)
 def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignPlan, block: BlockTarget,
-                     position_index: int, xy_mm: np.ndarray, label: Label | None) -> PositionSummary:
+                     position_index: int, xy_mm: np.ndarray, label: Label | None,
+                     live: SessionMaps | None = None) -> PositionSummary:
     """Contact, then every push of this position that the session does not hold yet; lift.
 
     Shots and their assessment overlap: shot ``k + 1`` is fired while shot ``k`` is tracked and checked
     on a helper thread; a shot that fails its check is fired again next (up to ``qc.max_attempts``),
-    and each sequence is written, in the main thread, once its last attempt is assessed.
+    and each sequence is written, in the main thread, once its last attempt is assessed. With ``live``,
+    each written push is mapped beside the acquisition (and first judged by its map's uncertainty, on the
+    helper thread, when the QC's uncertainty gate is on) and the position is published once its pushes
+    are written.
     """
     done = writer.completed_keys()
     pending = [(k, x) for k, x in enumerate(plan.push_lateral_mm, start=1) if sequence_key(position_index, k) not in done]
@@ -221,13 +233,13 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
     lift = partial(lift_clear, robot, clearance_z_m=clear_z, speed_m_s=limits.max_speed_m_s, accel_m_s2=limits.max_accel_m_s2)
     # (push index, lateral mm, attempt) still to shoot; a shot failing its check goes back to the front.
     queue = [(k, x, 1) for k, x in pending]
-    in_flight: tuple[int, float, int, Future[SequenceOutcome]] | None = None
+    in_flight: tuple[int, float, int, Future[tuple[SequenceOutcome, SequenceMap | None]]] | None = None
     with then_always(lift, what="lifting the probe clear"):
         contact = make_contact(robot, sensor, clock, surface_xyz_m=surface, settings=plan.contact,
                                max_force_n=limits.max_contact_force_n, speed_m_s=limits.max_speed_m_s,
                                accel_m_s2=limits.max_accel_m_s2)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assess") as assessor:
-            # Each shot is assessed (Loupas, quality gate) while the scanner makes the next one.
+            # Each shot is assessed (Loupas, quality gate, uncertainty) while the scanner makes the next one.
             while queue or in_flight is not None:
                 shot = None
                 if queue:
@@ -236,21 +248,50 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                     shot = (push_index, lateral_mm, attempt, shoot(robot, sensor, scanner, clock, sequence))
                 if in_flight is not None:
                     done_push, done_lateral, done_attempt, future = in_flight
-                    outcome = future.result()
+                    outcome, sequence_map = future.result()
                     if not outcome.qc.passed and done_attempt < plan.qc.max_attempts:
                         queue.insert(0, (done_push, done_lateral, done_attempt + 1))
                     else:
                         failed = not outcome.qc.passed
                         reacquired += done_attempt - 1
-                        writer.append_sequence(_sequence_record(plan, position_index, done_push, done_lateral,
-                                                                done_attempt, contact.pose, outcome, label))
+                        record = _sequence_record(plan, position_index, done_push, done_lateral, done_attempt,
+                                                  contact.pose, outcome, label)
+                        writer.append_sequence(record)
+                        if live is not None:
+                            live.add(record, sequence_map)
                         if failed:
                             failures.append(outcome.qc.check)
                         else:
                             written += 1
                 in_flight = None if shot is None else (*shot[:3], assessor.submit(
-                    assess, shot[3], target_force_n=plan.contact.target_force_n, qc=plan.qc))
+                    _assess_and_judge, shot[3], plan, live, shot[0], shot[1]))
+    if live is not None:
+        live.position_done(position_index, (float(xy_mm[0]), float(xy_mm[1])))
     return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
+
+
+def _judge_uncertainty(outcome: SequenceOutcome, live: SessionMaps | None, plan: CampaignPlan, push_index: int,
+                       lateral_mm: float) -> tuple[QcVerdict, SequenceMap | None]:
+    """The signal checks' verdict, then the uncertainty gate's (the push's map, made now) when it is on."""
+    if live is None or not plan.qc.uncertainty_gate or not outcome.qc.passed or outcome.displacement_um is None:
+        return outcome.qc, None
+    if not live.mapping.model.current().has_sigma:
+        return outcome.qc, None
+    sequence_map = live.gate(outcome.displacement_um, push_index=push_index, lateral_mm=lateral_mm)
+    return check_uncertainty(outcome.qc, sequence_map.roi_sigma, settings=plan.qc), sequence_map
+
+
+def _assess_and_judge(shot: Shot, plan: CampaignPlan, live: SessionMaps | None, push_index: int,
+                      lateral_mm: float) -> tuple[SequenceOutcome, SequenceMap | None]:
+    """The shot's signal checks, then the uncertainty gate's verdict on the push's map (made now) when it is on."""
+    outcome = assess(shot, target_force_n=plan.contact.target_force_n, qc=plan.qc)
+    if live is None or not plan.qc.uncertainty_gate or not outcome.qc.passed or outcome.displacement_um is None:
+        return outcome, None
+    if not live.mapping.model.current().has_sigma:
+        return outcome, None
+    sequence_map = live.gate(outcome.displacement_um, push_index=push_index, lateral_mm=lateral_mm)
+    verdict: QcVerdict = check_uncertainty(outcome.qc, sequence_map.roi_sigma, settings=plan.qc)
+    return replace(outcome, qc=verdict), sequence_map
 
 
 def safe_state(devices: RigDevices, *, clearance_z_m: float) -> None:
@@ -281,6 +322,7 @@ class CampaignRun:
     sessions: dict[str, None] = field(default_factory=dict)
     done: set[tuple[str, int]] = field(default_factory=set)
     skipped: set[tuple[str, int]] = field(default_factory=set)
+    live: LiveMapping | None = None
     site: Site = field(default_factory=Site)
 
 
@@ -302,26 +344,33 @@ def campaign_flow(rig: Rig | Path, plan: CampaignPlan | Path, endpoints: Endpoin
     tag_flow_run(tags)
     n_positions = min(plan.n_positions, max_positions or plan.n_positions)
     mine = tuple(i for i in range(n_positions) if share is None or share.holds(i))
-    run = CampaignRun(rig, plan, labels, mine, share, Progress(f"campaign {plan.name}", total=len(plan.blocks) * len(mine)))
+    # The latest model maps each position beside the acquisition (and gates QC, and picks adaptive positions).
+    live = LiveMapping(LatestModel(plan.checkpoint), live_url=settings().live_url) if plan.checkpoint else None
+    run = CampaignRun(rig, plan, labels, mine, share, Progress(f"campaign {plan.name}", total=len(plan.blocks) * len(mine)),
+                      live=live)
     # The devices are held before a twin is started for them: a second run for the same twin waits here.
     with hold_devices(rig, ACQUISITION_DEVICES, endpoints), rig_backend(rig, endpoints) as backend, \
             stand_in_for(backend) as stand_in, prefect_tags(*tags):
         confirm = operator_for(stand_in).confirm
-        while True:
-            try:
-                _acquire(run, backend, stand_in, confirm)
-                break
-            except RECOVERABLE as fault:
-                if on_fault == "stop":
-                    raise
-                action = ask_operator(fault, run.site)
-                if action == "abort":
-                    raise
-                if action == "skip" and run.site.position >= 0:
-                    run.skipped.add(run.site.key)
-                    run.progress.advance(f"{run.site.block} position {run.site.position} skipped")
-                # The operator has just looked at the rig: a protective stop is unlocked without asking twice.
-                confirm = _confirmed_by_the_fault_form
+        try:
+            while True:
+                try:
+                    _acquire(run, backend, stand_in, confirm)
+                    break
+                except RECOVERABLE as fault:
+                    if on_fault == "stop":
+                        raise
+                    action = ask_operator(fault, run.site)
+                    if action == "abort":
+                        raise
+                    if action == "skip" and run.site.position >= 0:
+                        run.skipped.add(run.site.key)
+                        run.progress.advance(f"{run.site.block} position {run.site.position} skipped")
+                    # The operator has just looked at the rig: a protective stop is unlocked without asking twice.
+                    confirm = _confirmed_by_the_fault_form
+        finally:
+            if live is not None:
+                live.close()
     summary = CampaignSummary(plan=plan.name, rig=rig.name, sessions=list(run.sessions), positions=run.positions,
                               calibration_ids={block.batch_id: labels[block.name].calibration_id for block in plan.blocks},
                               skipped_positions=[f"{block} position {index}" for block, index in sorted(run.skipped)])
@@ -349,15 +398,22 @@ def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, co
             for block in plan.blocks:
                 path = session_path(plan, block, run.share).resolve()
                 run.sessions[str(path)] = None
-                xy_mm = probe_positions_mm(block, plan.n_positions, edge_margin_mm=plan.edge_margin_mm, seed=plan.seed)
-                with SessionWriter.open(path, session=session_info(plan, block, rig, run.share), resume=True) as writer:
-                    for index in (i for i in run.mine if i < len(xy_mm)):
-                        if (block.name, index) in run.done | run.skipped:
+                info = session_info(plan, block, rig, run.share)
+                with SessionWriter.open(path, session=info, resume=True) as writer:
+                    maps = run.live.session(path, info) if run.live is not None else None
+                    where = position_strategy(plan, block, maps)
+                    for index in (i for i in run.mine if i < where.count):
+                        # Asked in order even where nothing is left to do: adaptive picks replay their history.
+                        xy_mm = np.array(where.position(index))
+                        if (block.name, index) in run.skipped:
                             continue
-                        run.site = Site(block.name, index)
-                        run.positions.append(acquire_position(devices, writer, plan, block, index, xy_mm[index], run.labels[block.name]))
-                        run.done.add(run.site.key)
-                        run.progress.advance(f"{block.batch_id} position {index}")
+                        if (block.name, index) not in run.done:
+                            run.site = Site(block.name, index)
+                            run.positions.append(acquire_position(devices, writer, plan, block, index, xy_mm,
+                                                                  run.labels[block.name], maps))
+                            run.done.add(run.site.key)
+                            run.progress.advance(f"{block.batch_id} position {index}")
+                        where.done(index)
                 get_run_logger().info("block %s: session %s", block.name, path)
 
 
@@ -381,6 +437,8 @@ def fanout_campaign_flow(rigs: Sequence[Rig | Path], plan: CampaignPlan | Path,
     summary merged (the catalogue merges their session files the same way).
     """
     plan = as_model(plan, load_campaign_plan)
+    if plan.strategy == "adaptive":
+        raise ValueError('strategy = "adaptive" picks each position from the ones before it: run it on one rig')
     if not rigs:
         raise ValueError("fanout_campaign_flow needs at least one rig")
     if endpoints is not None and len(endpoints) != len(rigs):

@@ -33,7 +33,7 @@ from shearlab.orchestrator.calibration_records import MissingCalibrationError, l
 from shearlab.orchestrator.progress import Progress
 from shearlab.orchestrator.run_labels import parameter_name, started_name
 from shearlab.protocols.plans import TrainingPlan, load_training_plan
-from shearlab.training.checkpoint import load_checkpoint
+from shearlab.training.checkpoint import load_checkpoint, save_sigma_calibration
 from shearlab.training.config import TrainConfig
 from shearlab.training.estimators import CnnEstimator, Estimator, SpeedEstimator, fit_baselines
 from shearlab.training.evaluation import evaluate_blocks, evaluate_inclusion, session_truth_map
@@ -41,6 +41,8 @@ from shearlab.training.experiments import fine_tune, fold_datasets, train_fold
 from shearlab.training.model import model_config_for_window
 from shearlab.training.report import write_report
 from shearlab.training.truth_windows import TruthMapWindowDataset
+from shearlab.training.uncertainty import SigmaCalibration
+from shearlab.training.uncertainty_evaluation import evaluate_uncertainty, fit_sigma_calibration
 
 __all__ = ["load_training_plan", "training_flow"]
 
@@ -50,6 +52,12 @@ CAPTIONS = {
     "mae_vs_push.png": "Fig. 7 (right): MAE against push location; pushes 1 and 7 never entered training.",
     "maps_mean.png": "Fig. 6: each method's map over the ROI per push, one colour scale; grey: failed estimates.",
     "maps_spread.png": "Fig. 8: standard deviation over probe positions of each method's map per push.",
+    "reliability.png": "Reliability of the CNN's uncertainty on the held-out sequences. Left: how often the label lies inside "
+                       "each nominal central interval (on the diagonal: calibrated), with the sigma as calibrated on the "
+                       "validation positions and as the raw head gives it. Right: SweiNet's check, the RMS log error "
+                       "against the RMS predicted sigma in ten equal-count bins of sigma.",
+    "maps_sigma.png": "The CNN's estimate beside its calibrated sigma (kPa), mean over the test positions of one "
+                      "concentration, per push; each kind of map on one colour scale.",
 }
 
 
@@ -89,7 +97,8 @@ def train_cnn(plan: TrainingPlan, split_path: Path, seed: int) -> Path:
                                          windows_per_sequence=plan.windows_per_sequence, region=plan.train_region)
     config = TrainConfig(epochs=plan.epochs, batch_size=plan.batch_size, lr=plan.lr, seed=seed, device=plan.device,
                          normalisation="sequence")
-    model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate)
+    model_config = model_config_for_window(plan.window_px, init_channels=plan.init_channels, growth_rate=plan.growth_rate,
+                                           sigma_head=plan.sigma_head)
     checkpoint = plan.out_dir / f"cnn_w{plan.window_px}_{split.name}_seed{seed}.pt"
     progress = Progress(f"training {plan.name} seed {seed}", total=plan.epochs)
 
@@ -157,6 +166,25 @@ def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Pat
         maes.append(evaluate_blocks([_cnn(checkpoint, plan)], test_refs, out_dir=None).metrics["methods"]["cnn"]["mae_kpa"][0])
     logger.info("held-out MAE of the CNN per seed: %s kPa", ", ".join(f"{v:.2f}" for v in maes))
     result.metrics["seed_maes_kpa"] = maes
+    return result.metrics, result.figures
+
+
+@task(name="calibrate-uncertainty", cache_policy=NO_CACHE)
+def calibrate_uncertainty(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> None:
+    """Fit the net's interval multipliers on the split's validation positions and store them in its checkpoint."""
+    _, _, val_refs, _ = _split_refs(plan, split_path)
+    calibration = fit_sigma_calibration(_cnn(checkpoint, plan), val_refs, seed=plan.seed)
+    save_sigma_calibration(checkpoint, calibration)
+    get_run_logger().info("%s: sigma calibrated on %s; sigma = %.2f x the raw sigma, 95 %% interval +/- %.2f raw sigmas",
+                          checkpoint.name, calibration.fitted_on, calibration.sigma_scale, calibration.multiplier(0.95))
+
+
+@task(name="evaluate-uncertainty", cache_policy=NO_CACHE)
+def evaluate_net_uncertainty(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> tuple[dict[str, Any], list[Path]]:
+    """Coverage of the net's intervals and its sigma maps on the split's test sequences."""
+    _, _, _, test_refs = _split_refs(plan, split_path)
+    calibration = load_checkpoint(checkpoint).sigma_calibration or SigmaCalibration.gaussian()
+    result = evaluate_uncertainty(_cnn(checkpoint, plan), calibration, test_refs, out_dir=plan.out_dir / "figures")
     return result.metrics, result.figures
 
 
@@ -264,9 +292,15 @@ def training_flow(plan_path: Path) -> dict[str, Any]:
     split, train_refs, _, test_refs = _split_refs(plan, split_path)
     seeds = [plan.seed + k for k in range(plan.repeats)]
     checkpoints = [train_cnn(plan, split_path, seed) for seed in seeds]
+    if plan.sigma_head:
+        for checkpoint in checkpoints:
+            calibrate_uncertainty(plan, split_path, checkpoint)
     baselines = fit_baseline_methods(plan, split_path)
     blocks, figures = evaluate_methods(plan, split_path, checkpoints, baselines)
     metrics: dict[str, Any] = {"blocks": blocks}
+    if plan.sigma_head:
+        metrics["uncertainty"], uncertainty_figures = evaluate_net_uncertainty(plan, split_path, checkpoints[0])
+        figures += uncertainty_figures
     seed_table: dict[str, Any] = {"seeds": seeds, "cnn_mae_kpa": blocks.pop("seed_maes_kpa"), "inclusion_dice": {}}
     if plan.evaluate_inclusions:
         metrics["inclusions"], seed_table["inclusion_dice"], inclusion_figures = evaluate_inclusions(

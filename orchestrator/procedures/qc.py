@@ -1,4 +1,5 @@
-"""Quality gate for one push/image sequence: contact held, tissue moved, echoes coherent."""
+"""Quality gate for one push/image sequence: contact held, tissue moved, echoes coherent, and (with a model)
+a map the model can vouch for."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from shearlab.protocols.plans import QcSettings
 from shearlab.protocols.signal.quality import displacement_snr_db, frame_correlation
 
 # The checks by name, in the order they are applied: a campaign counts its failures by these.
-QcCheck = Literal["ok", "contact_force", "decorrelated", "peak_displacement", "displacement_snr", "shot_refused"]
+QcCheck = Literal["ok", "contact_force", "decorrelated", "peak_displacement", "displacement_snr", "shot_refused", "uncertain"]
 
 
 @dataclass(frozen=True)
@@ -54,4 +55,17 @@ def check_sequence(
         snr_db = figures["displacement_snr_db"]
         limit_db = settings.min_displacement_snr_db
         return QcVerdict(False, "displacement_snr", f"displacement SNR {snr_db:.1f} dB below {limit_db} dB", figures)
+    return QcVerdict(True, "ok", "ok", figures)
+
+
+def check_uncertainty(verdict: QcVerdict, roi_sigma: float | None, *, settings: QcSettings) -> QcVerdict:
+    """The uncertainty gate after the signal checks: a sequence that passed them fails if its map's median
+    calibrated relative sigma over the ROI (``roi_sigma``; None: the model gives no sigma) lies above
+    ``settings.max_roi_sigma``."""
+    if not verdict.passed or roi_sigma is None:
+        return verdict
+    figures = {**verdict.figures, "roi_sigma": roi_sigma}
+    if roi_sigma > settings.max_roi_sigma:
+        return QcVerdict(False, "uncertain", f"map too uncertain: median sigma {100 * roi_sigma:.1f} % of the estimate in the "
+                                             f"ROI, above {100 * settings.max_roi_sigma:g} %", figures)
     return QcVerdict(True, "ok", "ok", figures)

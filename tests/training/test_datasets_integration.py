@@ -58,7 +58,12 @@ def test_cli_train_evaluate_predict(data_dir, tmp_path):
     result = runner.invoke(app, ["evaluate", str(checkpoint), str(data_dir), "--split", str(split_path),
                                  "--out", str(tmp_path / "report"), "--alpha-concentration-pct", "7.5"])
     assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["blocks"]
+    written = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    # The net predicts its uncertainty, calibrated on the split's validation positions when it was trained.
+    assert written["uncertainty"]["calibrated_on"].startswith("validation:")
+    assert [row["level"] for row in written["uncertainty"]["levels"]] == pytest.approx([0.5, 0.6827, 0.95], abs=1e-4)
+    assert (tmp_path / "report" / "reliability.png").exists() and (tmp_path / "report" / "maps_sigma.png").exists()
+    metrics = written["blocks"]
     assert [row["concentration_pct"] for row in metrics["by_concentration"]] == [7.5, 15.0]
     assert "alpha" in metrics["methods"]["tof_paper"] and 0 <= metrics["methods"]["tof_paper"]["failed_fraction"] <= 1
     result = runner.invoke(app, ["predict", str(data_dir / "block-15.h5"), "--checkpoint", str(checkpoint),
@@ -66,3 +71,6 @@ def test_cli_train_evaluate_predict(data_dir, tmp_path):
     assert result.exit_code == 0, result.output
     e_map = np.load(tmp_path / "map.npy")
     assert e_map.shape == (64, 192) and np.isfinite(e_map).sum() == (64 - 8) * (192 - 8)
+    sigma_kpa = np.load(tmp_path / "map_sigma.npy")
+    positive = np.isfinite(e_map) & (e_map > 0)
+    assert positive.any() and np.isfinite(sigma_kpa[positive]).all() and (sigma_kpa[positive] > 0).all()
