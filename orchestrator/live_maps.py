@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,10 +42,10 @@ from shearlab.orchestrator.reports import artifact_key
 from shearlab.protocols.adaptive import strip_sigma
 from shearlab.protocols.phantoms import nominal_e_kpa
 from shearlab.protocols.sequences import ImageGrid
-from shearlab.training.checkpoint import load_checkpoint
-from shearlab.training.estimators import CnnEstimator, crop_grid
-from shearlab.training.figures import estimate_sigma_panels
-from shearlab.training.uncertainty import SigmaCalibration, sigma_kpa
+
+if TYPE_CHECKING:
+    from shearlab.training.estimators import CnnEstimator
+    from shearlab.training.uncertainty import SigmaCalibration
 
 # Lateral strips of a position's sigma map that the adaptive strategy reads (3 mm each over the 12 mm ROI).
 MAP_STRIPS = 4
@@ -90,6 +91,11 @@ class LatestModel:
             path = self._newest()
             stamp = (path, path.stat().st_mtime)
             if self._loaded is None or stamp != self._stamp:
+                # torch only where a campaign maps: a rig PC without the train extra acquires without it.
+                from shearlab.training.checkpoint import load_checkpoint
+                from shearlab.training.estimators import CnnEstimator
+                from shearlab.training.uncertainty import SigmaCalibration
+
                 state = load_checkpoint(path)
                 self._loaded = LoadedModel(CnnEstimator(state.build_model("cpu"), label=path.stem),
                                            state.sigma_calibration or SigmaCalibration.gaussian(), path.name)
@@ -120,6 +126,8 @@ class SequenceMap:
 
     @property
     def sigma_kpa(self) -> np.ndarray:
+        from shearlab.training.uncertainty import sigma_kpa
+
         return sigma_kpa(self.estimate_kpa, self.sigma) if self.sigma is not None else np.full(self.estimate_kpa.shape, np.nan)
 
 
@@ -187,6 +195,8 @@ class SessionMaps:
     _published: dict[int, Future[object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from shearlab.training.estimators import crop_grid
+
         grid = self.info.sequence.grid
         self.roi = grid.roi_slices(self.info.roi)
         self.grid: ImageGrid = crop_grid(grid, *self.roi)
@@ -242,6 +252,8 @@ class SessionMaps:
         model = self.mapping.model.current()
         last_push_at = max(p.acquired_at for p in pushes.values())
         title = f"{self.info.session_id} position {position} ({xy_mm[0]:.1f}, {xy_mm[1]:.1f} mm): mean of {len(maps)} pushes"
+        from shearlab.training.figures import estimate_sigma_panels
+
         figure = estimate_sigma_panels({f"position {position}": (estimate, sigma)}, self.grid, vmax_kpa=self.vmax_kpa,
                                        sigma_vmax_kpa=_SIGMA_VMAX_SHARE * self.vmax_kpa, title=title)
         position_map = PositionMap(
