@@ -6,7 +6,8 @@ A net without a sigma head trains on the mean squared error in kPa^2 (paper). Wi
 the error of a modulus grows with the modulus. The estimate enters the likelihood detached, so the
 estimate is trained by the MSE alone, exactly as without the head: the head learns how far to trust
 it and cannot buy a lower likelihood by moving it (the known failure of training mean and variance
-together, Seitzer et al., ICLR 2022).
+together, Seitzer et al., ICLR 2022). Nor can it through the features they share: the head reads them
+detached (``DenseNet3d.distribution``), so every layer below it trains on the MSE alone.
 """
 
 from __future__ import annotations

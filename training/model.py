@@ -15,6 +15,8 @@ This net is built so that one forward pass over a whole field ``(frames, H, W)``
 * the head averages the remaining time axis and applies a 1 x 1 linear layer: per pixel, equivariant.
   With ``sigma_head`` a second per-pixel head (two 1 x 1 layers) gives the log of the relative standard
   deviation of a log-normal distribution around that estimate (``distribution``): equally exact densely.
+  It reads the final features detached, so it never trains the layers the estimate comes from: with the
+  likelihood's gradient flowing into them, the quick demo's held-out MAE rose from 7.7 to 9.8 kPa.
 
 The spatial kernels are chosen per window size so that the receptive field is exactly the window: the
 window maps to one output. Small windows (9, 5) keep spatial stride 1 throughout (paper) and use 1 x 1
@@ -327,7 +329,7 @@ class DenseNet3d(nn.Module):
         if self.sigma_head is None:
             raise ValueError("this net has no sigma head: build it with sigma_head=True to predict uncertainty")
         features = self._features(x, dense)
-        modulus, log_sigma = self._modulus_kpa(features), self.sigma_head(features)
+        modulus, log_sigma = self._modulus_kpa(features), self.sigma_head(features.detach())
         return (modulus, log_sigma) if dense else (modulus[:, 0, 0], log_sigma[:, 0, 0])
 
 

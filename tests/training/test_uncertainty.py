@@ -65,15 +65,21 @@ def test_the_likelihood_is_smallest_at_the_true_spread_and_never_moves_the_estim
     losses = [lognormal_nll(label, estimate, torch.full((20000,), float(np.log(s)))).item() for s in spreads]
     assert spreads[int(np.argmin(losses))] == pytest.approx(0.2, abs=0.015)
     model = _net(5, sigma_head=True)
+    with torch.no_grad():  # a head that has learnt something (a fresh one's last layer is zero: no gradient below it)
+        for parameter in model.sigma_head.parameters():
+            parameter.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
     windows = torch.randn(6, 1, 35, 5, 5)
     loss, mse = regression_loss(model, windows, torch.full((6,), 40.0))
     loss.backward()
-    # The estimate's head learns from the MSE alone: its gradient is the MSE's.
-    head_grad = model.classifier.weight.grad.clone()
+    # Every layer the estimate comes from learns from the MSE alone: its gradient is the MSE's.
+    estimate_grads = {k: p.grad.clone() for k, p in model.named_parameters() if not k.startswith("sigma_head.")}
+    assert model.sigma_head.out.weight.grad.abs().sum() > 0, "the head itself learns from the likelihood"
     model.zero_grad()
     mse_only = torch.nn.functional.mse_loss(model(windows), torch.full((6,), 40.0))
     mse_only.backward()
-    torch.testing.assert_close(head_grad, model.classifier.weight.grad)
+    for key, parameter in model.named_parameters():
+        if key in estimate_grads:
+            torch.testing.assert_close(estimate_grads[key], parameter.grad, msg=key)
     assert mse.item() == pytest.approx(mse_only.item(), rel=1e-5)
 
 
