@@ -42,10 +42,10 @@ def _mark_push(ax: plt.Axes, grid: ImageGrid, push_lateral_mm: float) -> None:
         ax.axvline(push_lateral_mm, color="red", linewidth=1)
         return
     at_left = push_lateral_mm < left
-    ax.annotate(f"push at {push_lateral_mm:+g} mm", xy=(0.0 if at_left else 1.0, 1.02), xycoords="axes fraction",
-                ha="left" if at_left else "right", va="bottom", color="red", fontsize=7,
-                arrowprops=None)
-    ax.annotate("", xy=(0.0 if at_left else 1.0, 0.5), xytext=(0.08 if at_left else 0.92, 0.5), xycoords="axes fraction",
+    # Inside the map, at the arrow's tail: above the axes the label would run into the panel's title.
+    ax.annotate(f"push at {push_lateral_mm:+g} mm", xy=(0.0 if at_left else 1.0, 0.5), xycoords="axes fraction",
+                xytext=(0.12 if at_left else 0.88, 0.5), textcoords="axes fraction", ha="left" if at_left else "right",
+                va="center", color="red", fontsize=7, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
                 arrowprops={"arrowstyle": "->", "color": "red"})
 
 
