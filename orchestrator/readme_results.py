@@ -15,7 +15,7 @@ from pathlib import Path
 BEGIN = "<!-- demo-results:begin (make readme-results) -->"
 END = "<!-- demo-results:end -->"
 # The figures the README shows, as the report names them; inclusion figures follow their phantoms.
-FIGURES = ("mae_vs_stiffness.png", "mae_vs_push.png", "maps_mean.png")
+FIGURES = ("mae_vs_stiffness.png", "mae_vs_push.png", "maps_mean.png", "reliability.png", "maps_sigma.png")
 
 
 def results_block(demo_out: Path, figures_dir: Path, readme: Path) -> str:
@@ -35,7 +35,8 @@ def results_block(demo_out: Path, figures_dir: Path, readme: Path) -> str:
     lines = [BEGIN, "",
              f"From `{run['command']}` on {run['machine']}: {minutes} min {seconds:02d} s wall "
              f"({', '.join(f'{stage} {s:.0f} s' for stage, s in run['stages_s'].items())}), "
-             f"load average {run['load_average']:.1f} at the end. The full report: `{demo_out}/report.html`.",
+             f"load average {run['load_average']:.1f} at the end. The full report: `report.html` in the demo's folder "
+             f"(`make demo`: `out/demo/report.html`).",
              "", summary, "", *shown, "", END]
     return "\n".join(lines)
 
