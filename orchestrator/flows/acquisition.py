@@ -35,7 +35,7 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import Field, computed_field, model_validator
 
 from shearlab.datasets.records import Label, QcResult, SequenceRecord, SessionInfo, sequence_key
@@ -420,19 +420,24 @@ def _acquire(run: CampaignRun, backend: RigBackend, stand_in: StandIn | None, co
 @task(name="campaign-share", task_run_name="share {share.index} of {share.of}", cache_policy=NO_CACHE)
 def _campaign_share(rig: Rig | Path, plan: CampaignPlan, endpoints: Endpoints | None, max_positions: int | None,
                     on_fault: FaultPolicy, share: CampaignShare) -> CampaignSummary:
+    # Imported here: the worker process then runs the module's flow, not a copy pickled by value without
+    # the module's names.
+    from shearlab.orchestrator.flows.acquisition import campaign_flow
+
     return campaign_flow(rig=rig, plan=plan, endpoints=endpoints, max_positions=max_positions, on_fault=on_fault,
                          share=share)
 
 
 @flow(name="swei-campaign-fanout", flow_run_name=_run_name, log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
+      task_runner=ProcessPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
 def fanout_campaign_flow(rigs: Sequence[Rig | Path], plan: CampaignPlan | Path,
                          endpoints: Sequence[Endpoints] | None = None,
                          max_positions: int | None = None, on_fault: FaultPolicy = "stop") -> CampaignSummary:
     """One campaign drained by several rigs at once: rig ``k`` of ``n`` acquires share ``k`` of ``n``.
 
-    Each share is a ``campaign_flow`` run (a subflow, on a thread of this process: the devices' wire
-    work and the twins' physics run elsewhere) with its rig's locks and its own session files; rerun,
+    Each share is a ``campaign_flow`` run (a subflow in a worker process of its own: on threads of one
+    process a second-long stall of the shared interpreter starved another robot's 50 ms watchdog kicks,
+    measured, and the robot latched a protective stop) with its rig's locks and its own session files; rerun,
     each share resumes. ``endpoints``: one running twin per rig, or None. Returns every share's
     summary merged (the catalogue merges their session files the same way).
     """
