@@ -15,22 +15,10 @@ import torch
 from shearlab.datasets import Catalogue
 from shearlab.training.augment import AugmentConfig
 from shearlab.training.inference import dense_map, predict_dense, predict_windows
-from shearlab.training.model import DenseNet3d, model_config_for_window
 from shearlab.training.normalisation import normalise_volume
 from shearlab.training.windows import WindowDataset
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@pytest.fixture
-def model() -> DenseNet3d:
-    torch.manual_seed(0)
-    return DenseNet3d.from_config(model_config_for_window(17, init_channels=3, growth_rate=3)).eval()
-
-
-@pytest.fixture
-def volume() -> np.ndarray:
-    return np.random.default_rng(0).normal(2.0, 3.0, (35, 30, 40)).astype(np.float32)
 
 
 def test_a_dense_map_stays_on_its_device_until_asked_for(model, volume) -> None:  # type: ignore[no-untyped-def]

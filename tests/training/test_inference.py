@@ -1,20 +1,7 @@
 import numpy as np
 import pytest
-import torch
 
 from shearlab.training.inference import predict_dense, predict_sparse
-from shearlab.training.model import DenseNet3d, model_config_for_window
-
-
-@pytest.fixture
-def model() -> DenseNet3d:
-    torch.manual_seed(0)
-    return DenseNet3d.from_config(model_config_for_window(17, init_channels=3, growth_rate=3)).eval()
-
-
-@pytest.fixture
-def volume() -> np.ndarray:
-    return np.random.default_rng(0).normal(2.0, 3.0, (35, 30, 40)).astype(np.float32)
 
 
 def test_tiled_dense_map_equals_the_whole_field_pass(model, volume):
