@@ -77,15 +77,15 @@ def _positions_mm(session: Path, block: Any) -> list[list[float]]:
 
 
 def _score(checkpoint: Path, held_out: Path, training: Any, out: Path) -> dict[str, float]:
-    from shearlab.orchestrator.flows.training import _cnn, _modulus_of_batch
+    from shearlab.orchestrator.flows.training import cnn_estimator, modulus_of_batch_kpa
     from shearlab.training.evaluation import evaluate_inclusion
 
-    cnn = _cnn(checkpoint, training)
+    cnn = cnn_estimator(checkpoint, training)
     maes, dices = [], []
     refs = _refs(held_out)
     for position in sorted({r.position_index for r in refs}):
         at = [r for r in refs if r.position_index == position]
-        result = evaluate_inclusion([cnn], at, modulus_of_batch=_modulus_of_batch(training), out_dir=out / "figures",
+        result = evaluate_inclusion([cnn], at, modulus_of_batch=modulus_of_batch_kpa(training), out_dir=out / "figures",
                                     name=f"{checkpoint.stem}_p{position}")
         m, share = result.metrics["methods"]["cnn"], result.metrics["inclusion_fraction"]
         inside, outside = m["mae_inclusion_kpa"], m["mae_background_kpa"]

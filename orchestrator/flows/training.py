@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,8 @@ def _alpha_concentration(plan: TrainingPlan, train_refs: list[SequenceRef]) -> f
     return min(available, key=lambda c: abs(c - plan.alpha_concentration_pct))
 
 
-def _cnn(checkpoint: Path, plan: TrainingPlan, label: str = "CNN") -> CnnEstimator:
+def cnn_estimator(checkpoint: Path, plan: TrainingPlan, label: str = "CNN") -> CnnEstimator:
+    """The checkpoint's net as the study evaluates it (on the CPU), labelled with its window size."""
     model = load_checkpoint(checkpoint).build_model("cpu")
     return CnnEstimator(model, label=f"{label} ({plan.window_px} px)")
 
@@ -128,7 +130,7 @@ def _cnn(checkpoint: Path, plan: TrainingPlan, label: str = "CNN") -> CnnEstimat
 def fine_tune_on_inclusions(plan: TrainingPlan, checkpoint: Path, session: str, refs: list[SequenceRef]) -> Path:
     """Fine-tune on inclusion data (paper: 10 epochs): windows from the phantom's other probe positions,
     labelled by the truth map, centred on the inclusion for ``fine_tune_inclusion_share`` of them."""
-    modulus = _modulus_of_batch(plan)
+    modulus = modulus_of_batch_kpa(plan)
     truths = [session_truth_map(r, modulus)[1] for r in refs]
     data = TruthMapWindowDataset(refs, truths, plan.window_px, epoch_seed=plan.seed,
                                  minority_share=plan.fine_tune_inclusion_share)
@@ -140,7 +142,8 @@ def fine_tune_on_inclusions(plan: TrainingPlan, checkpoint: Path, session: str, 
     return tuned.checkpoint_path
 
 
-def _modulus_of_batch(plan: TrainingPlan) -> Any:
+def modulus_of_batch_kpa(plan: TrainingPlan) -> Callable[[str], float]:
+    """Batch id -> its calibrated modulus, kPa, read from the plan's calibration records."""
     def modulus(batch_id: str) -> float:
         return load_record(plan.calibration_dir, batch_id).e_kpa
 
@@ -160,10 +163,10 @@ def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Pat
     """Every method on the split's test sequences; the nets of further seeds by their MAE only."""
     logger = get_run_logger()
     _, _, _, test_refs = _split_refs(plan, split_path)
-    result = evaluate_blocks([_cnn(checkpoints[0], plan), *baselines], test_refs, out_dir=plan.out_dir / "figures")
+    result = evaluate_blocks([cnn_estimator(checkpoints[0], plan), *baselines], test_refs, out_dir=plan.out_dir / "figures")
     maes = [result.metrics["methods"]["cnn"]["mae_kpa"][0]]
     for checkpoint in checkpoints[1:]:
-        maes.append(evaluate_blocks([_cnn(checkpoint, plan)], test_refs, out_dir=None).metrics["methods"]["cnn"]["mae_kpa"][0])
+        maes.append(evaluate_blocks([cnn_estimator(checkpoint, plan)], test_refs, out_dir=None).metrics["methods"]["cnn"]["mae_kpa"][0])
     logger.info("held-out MAE of the CNN per seed: %s kPa", ", ".join(f"{v:.2f}" for v in maes))
     result.metrics["seed_maes_kpa"] = maes
     return result.metrics, result.figures
@@ -173,7 +176,7 @@ def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Pat
 def calibrate_uncertainty(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> None:
     """Fit the net's interval multipliers on the split's validation positions and store them in its checkpoint."""
     _, _, val_refs, _ = _split_refs(plan, split_path)
-    calibration = fit_sigma_calibration(_cnn(checkpoint, plan), val_refs, seed=plan.seed)
+    calibration = fit_sigma_calibration(cnn_estimator(checkpoint, plan), val_refs, seed=plan.seed)
     save_sigma_calibration(checkpoint, calibration)
     get_run_logger().info("%s: sigma calibrated on %s; sigma = %.2f x the raw sigma, 95 %% interval +/- %.2f raw sigmas",
                           checkpoint.name, calibration.fitted_on, calibration.sigma_scale, calibration.multiplier(0.95))
@@ -184,7 +187,7 @@ def evaluate_net_uncertainty(plan: TrainingPlan, split_path: Path, checkpoint: P
     """Coverage of the net's intervals and its sigma maps on the split's test sequences."""
     _, _, _, test_refs = _split_refs(plan, split_path)
     calibration = load_checkpoint(checkpoint).sigma_calibration or SigmaCalibration.gaussian()
-    result = evaluate_uncertainty(_cnn(checkpoint, plan), calibration, test_refs, out_dir=plan.out_dir / "figures")
+    result = evaluate_uncertainty(cnn_estimator(checkpoint, plan), calibration, test_refs, out_dir=plan.out_dir / "figures")
     return result.metrics, result.figures
 
 
@@ -204,9 +207,9 @@ def evaluate_inclusions(plan: TrainingPlan, checkpoints: list[Path], seeds: list
         dice[session] = []
         for k, checkpoint in enumerate(checkpoints):
             tuned = fine_tune_on_inclusions(plan, checkpoint, session, tune) if tune else checkpoint
-            estimators: list[Estimator] = [_cnn(tuned, plan, "CNN fine-tuned" if tune else "CNN"), *(baselines if k == 0 else [])]
+            estimators: list[Estimator] = [cnn_estimator(tuned, plan, "CNN fine-tuned" if tune else "CNN"), *(baselines if k == 0 else [])]
             out_dir = plan.out_dir / "figures" / ("" if k == 0 else f"seed{seeds[k]}")
-            result = evaluate_inclusion(estimators, test, modulus_of_batch=_modulus_of_batch(plan), out_dir=out_dir,
+            result = evaluate_inclusion(estimators, test, modulus_of_batch=modulus_of_batch_kpa(plan), out_dir=out_dir,
                                         name=session)
             dice[session].append(result.metrics["methods"]["cnn"]["dice"])
             if k == 0:
@@ -222,7 +225,7 @@ def leave_one_out(plan: TrainingPlan, held_out_pct: float) -> dict[str, Any]:
     checkpoint = train_cnn.fn(plan, split_path, plan.seed)
     _, train_refs, _, test_refs = _split_refs(plan, split_path)
     baselines = fit_baselines(train_refs, alpha_concentration_pct=_alpha_concentration(plan, train_refs))
-    result = evaluate_blocks([_cnn(checkpoint, plan), *baselines], test_refs, out_dir=None)
+    result = evaluate_blocks([cnn_estimator(checkpoint, plan), *baselines], test_refs, out_dir=None)
     return {"held_out_pct": held_out_pct, "label_kpa": float(np.mean([r.label_e_kpa for r in test_refs])),
             "test_sequences": len(test_refs), "methods": result.metrics["methods"]}
 
