@@ -79,7 +79,11 @@ def train_fold(train_data: Dataset, val_data: Dataset | None, *, model_config: M
                on_epoch: Callable[[dict[str, float]], None] | None = None) -> FoldResult:
     """Train a fresh net of ``model_config`` on one fold (resuming if ``checkpoint_path`` exists);
     ``on_epoch`` is called with each epoch's history row."""
-    model = DenseNet3d.from_config(model_config)
+    # The initial weights come from the training seed, not from whatever drew on torch's global generator
+    # before: the same seed gives the same net whichever runs came first in the process.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train_config.seed)
+        model = DenseNet3d.from_config(model_config)
     split_record = {"protocol": protocol, "fold": fold, "split": split}
     result = train(model, train_data, val_data, train_config, checkpoint_path=checkpoint_path,
                    split=split_record, dataset_fingerprint=dataset_fingerprint, on_epoch=on_epoch)

@@ -92,3 +92,20 @@ def test_cv_fold_then_fine_tune_write_their_checkpoints(tmp_path):
     assert state.split["protocol"] == "fine_tune"
     with pytest.raises(ValueError, match="overwrite"):
         fine_tune(fold.checkpoint_path, data, data, checkpoint_path=tmp_path / "cv0.pt")
+
+
+def test_a_fold_with_the_same_seed_gives_the_same_net_whatever_ran_before(tmp_path):
+    data = _data(seed=4, n_per_speed=1)
+    model_config = _model().config
+
+    def net(name: str) -> dict[str, torch.Tensor]:
+        fold = cross_validation_fold(data, None, fold=0, model_config=model_config, train_config=_config(epochs=1),
+                                     checkpoint_path=tmp_path / name)
+        return load_checkpoint(fold.checkpoint_path).model_state
+
+    first = net("a.pt")
+    torch.rand(1000)  # another run drew on torch's global generator meanwhile
+    second = net("b.pt")
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], rtol=0, atol=0, msg=key)
