@@ -176,7 +176,13 @@ def evaluate_methods(plan: TrainingPlan, split_path: Path, checkpoints: list[Pat
 def calibrate_uncertainty(plan: TrainingPlan, split_path: Path, checkpoint: Path) -> None:
     """Fit the net's interval multipliers on the split's validation positions and store them in its checkpoint."""
     _, _, val_refs, _ = _split_refs(plan, split_path)
-    calibration = fit_sigma_calibration(cnn_estimator(checkpoint, plan), val_refs, seed=plan.seed)
+    try:
+        calibration = fit_sigma_calibration(cnn_estimator(checkpoint, plan), val_refs, seed=plan.seed)
+    except ValueError as exc:
+        # A net with no positive estimate on the validation positions (a few epochs of a tiny net) has no
+        # log error to calibrate on: its sigma is then read as a Gaussian, which the report states.
+        get_run_logger().warning("%s: sigma not calibrated: %s", checkpoint.name, exc)
+        return
     save_sigma_calibration(checkpoint, calibration)
     get_run_logger().info("%s: sigma calibrated on %s; sigma = %.2f x the raw sigma, 95 %% interval +/- %.2f raw sigmas",
                           checkpoint.name, calibration.fitted_on, calibration.sigma_scale, calibration.multiplier(0.95))
