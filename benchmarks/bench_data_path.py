@@ -115,7 +115,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=65)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the cores are shared)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="torch threads (default: every core, the data path alone; 1: as if a training step shared them)")
     parser.add_argument("--workers", type=int, default=2, help="persistent loader workers to time (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -6,9 +6,9 @@ Two halves, so that one augmentation runs the same wherever the windows live:
   (the window datasets seed it with ``(seed, epoch, index)``, so an epoch's augmentation is the same for
   any number of loader workers and whether windows are cut one at a time or a batch at once);
 - ``orient``, ``blur`` (together ``turn_and_blur``, before normalisation) and ``erase`` (after it)
-  apply the draws to a batch of windows ``(batch, frames, w, w)`` on whatever device the batch is on,
-  with elementwise arithmetic only, so a window comes out with the same bits whether it is augmented
-  alone or in a batch of 250 (on one device).
+  apply the draws to a batch of windows ``(batch, frames, w, w)`` on whatever device the batch is on;
+  the blur and the erasing work window by window, so a window comes out with the same bits whether it
+  is augmented alone or in a batch of 250 (on one device).
 
 Pixels are anisotropic (0.08 mm deep x 0.055 mm wide), which decides what a rotation means:
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # Gaussian kernels reach 4 sigma, as scipy.ndimage.gaussian_filter's default truncation.
 _BLUR_TRUNCATE = 4.0
@@ -102,45 +103,44 @@ def orient(windows: torch.Tensor, draws: Sequence[AugmentDraw]) -> torch.Tensor:
     return windows
 
 
-def _gaussian_taps(sigmas: Sequence[float], device: torch.device) -> torch.Tensor:
-    """``(taps, n)`` float32 weights, one column per sigma, zero-padded to the widest kernel."""
-    radius = max(int(_BLUR_TRUNCATE * s + 0.5) for s in sigmas)
-    offsets = np.arange(-radius, radius + 1, dtype=np.float64)[:, None]
-    sigma = np.asarray(sigmas, dtype=np.float64)[None, :]
-    reach = np.asarray([int(_BLUR_TRUNCATE * s + 0.5) for s in sigmas])[None, :]
-    weights = np.where(np.abs(offsets) <= reach, np.exp(-0.5 * (offsets / sigma) ** 2), 0.0)
-    return torch.as_tensor(weights / weights.sum(axis=0), dtype=torch.float32, device=device)
+def _gaussian_taps(sigma_px: float) -> np.ndarray:
+    """The normalised 1-D Gaussian kernel of ``sigma_px``, reaching ``_BLUR_TRUNCATE`` sigma (float64)."""
+    radius = int(_BLUR_TRUNCATE * sigma_px + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2)
+    return taps / taps.sum()
 
 
-def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
-    """Correlate ``x`` ``(n, frames, h, w)`` along ``dim`` with per-window ``taps``, mirrored edges
-    (``d c b a | a b c d``, scipy's ``reflect``)."""
-    radius = (taps.shape[0] - 1) // 2
-    n = x.shape[dim]
-    index = np.abs(np.arange(-radius, n + radius) + 0.5) - 0.5  # mirror at the left edge
-    index = np.where(index > n - 1, 2 * n - 1 - index, index).astype(np.int64)
-    padded = x.index_select(dim, torch.as_tensor(index, device=x.device))
-    out = torch.zeros_like(x)
-    for k in range(taps.shape[0]):
-        # Zero taps (a narrower kernel than the widest in the batch) add exact zeros: the same bits
-        # as the window blurred alone.
-        out.addcmul_(padded.narrow(dim, k, n), taps[k].view(-1, 1, 1, 1))
-    return out
+def blur(window: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Spatial Gaussian blur (not along time) of one ``(frames, h, w)`` window (``sigma_px`` > 0), in place.
 
-
-def blur(windows: torch.Tensor, sigmas_px: Sequence[float]) -> torch.Tensor:
-    """Spatial Gaussian blur (not along time) of ``(n, frames, w, w)`` windows, one sigma each (> 0)."""
-    taps = _gaussian_taps(sigmas_px, windows.device)
-    return _blur_axis(_blur_axis(windows, taps, -2), taps, -1)
+    Mirrored edges without repeating the edge pixel (``c b | a b c d | c b``, scipy's ``mirror``): one
+    padding of both axes serves both passes, since padding laterally commutes with blurring in depth.
+    Each tap is one pass over the window, with the window's own kernel width (3 to 9 taps).
+    """
+    taps = [float(t) for t in _gaussian_taps(sigma_px)]
+    radius = (len(taps) - 1) // 2
+    depth, lateral = window.shape[-2:]
+    if radius >= min(depth, lateral):
+        raise ValueError(f"a {len(taps)}-tap blur does not fit a {depth} x {lateral} px window")
+    padded = F.pad(window[None], (radius, radius, radius, radius), mode="reflect")[0]
+    along_depth = padded.narrow(-2, 0, depth) * taps[0]
+    for k in range(1, len(taps)):
+        along_depth.add_(padded.narrow(-2, k, depth), alpha=taps[k])
+    torch.mul(along_depth.narrow(-1, 0, lateral), taps[0], out=window)
+    for k in range(1, len(taps)):
+        window.add_(along_depth.narrow(-1, k, lateral), alpha=taps[k])
+    return window
 
 
 def turn_and_blur(windows: torch.Tensor, draws: Sequence[AugmentDraw]) -> torch.Tensor:
-    """The augmentation steps before normalisation, in place: ``orient``, then ``blur`` where drawn."""
+    """The augmentation steps before normalisation, in place: ``orient``, then ``blur`` where drawn.
+
+    Blurred window by window: each window's arithmetic is then its own, the same bits alone or in a batch.
+    """
     orient(windows, draws)
-    blurred = [i for i, d in enumerate(draws) if d.blur_sigma_px > 0]
-    if blurred:
-        index = torch.as_tensor(blurred, device=windows.device)
-        windows[index] = blur(windows[index], [draws[i].blur_sigma_px for i in blurred])
+    for window, draw in zip(windows, draws, strict=True):
+        if draw.blur_sigma_px > 0:
+            blur(window, draw.blur_sigma_px)
     return windows
 
 

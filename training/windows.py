@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from shearlab.training.window_store import StoreRegion, WindowStore
 
 # On a CPU, windows are finished a few at a time so that each stays in cache between the steps that
 # touch it (cut, turn, blur, normalise, erase): one pass through memory instead of five.
-_CPU_CHUNK_BYTES = 2 << 20
+_CPU_CHUNK_BYTES = 4 << 20
 
 ItemIndex = int | tuple[int, int]
 
@@ -223,9 +223,13 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
             raw = raw.to(device) if out is None else out.copy_(raw)
         else:
             h = self.half_px
+            draws = [d for _, d in drawn]
             raw = self._device_store(device).cut([i // self.windows_per_sequence for i in indices],
                                                  [p.centre_depth_px - h for p in placements],
-                                                 [p.centre_lateral_px - h for p in placements], self.window, out=out)
+                                                 [p.centre_lateral_px - h for p in placements], self.window,
+                                                 flips=[(d.flip_depth, d.flip_lateral) for d in draws], out=out)
+            # The cut mirrored them; a quarter turn, if drawn, still follows the mirrors.
+            drawn = [(p, replace(d, flip_depth=False, flip_lateral=False)) for p, d in drawn]
         stats = self.normalisation == "sequence"
         return finish_windows(raw, [d for _, d in drawn],
                               mean=[p.ref.displacement_mean_um for p in placements] if stats else None,
