@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from shearlab.protocols.plans import QcSettings
-from shearlab.protocols.signal.quality import displacement_snr_db, frame_correlation
+from shearlab.protocols.signal.quality import displacement_peak_um, displacement_snr_db, frame_correlation
 
 # The checks by name, in the order they are applied: a campaign counts its failures by these.
 QcCheck = Literal["ok", "contact_force", "decorrelated", "peak_displacement", "displacement_snr", "shot_refused", "uncertain"]
@@ -35,12 +35,13 @@ def check_sequence(
     settings: QcSettings,
 ) -> QcVerdict:
     """Apply every check; the reason names the first that failed."""
+    peak_um = displacement_peak_um(displacement_um)
     figures = {
         "force_before_n": force_before_n,
         "force_after_n": force_after_n,
-        "peak_um": float(np.percentile(np.abs(displacement_um), 99.9)),
+        "peak_um": peak_um,
         "frame_correlation": float(np.mean(frame_correlation(iq))),
-        "displacement_snr_db": displacement_snr_db(displacement_um),
+        "displacement_snr_db": displacement_snr_db(displacement_um, peak_um=peak_um),
     }
     force_error = max(abs(force_before_n - target_force_n), abs(force_after_n - target_force_n))
     if force_error > settings.max_force_error_n:

@@ -4,7 +4,7 @@ amplitude shortcut), with the speed-to-modulus relation they share."""
 
 from shearlab.protocols.signal.loupas import default_axial_kernel, loupas_displacement
 from shearlab.protocols.signal.modulus import ALPHA_RULES, AlphaRule, fit_alpha, modulus_to_speed_m_s, speed_to_modulus_kpa
-from shearlab.protocols.signal.quality import displacement_snr_db, frame_correlation
+from shearlab.protocols.signal.quality import displacement_peak_um, displacement_snr_db, frame_correlation
 from shearlab.protocols.signal.time_to_peak import TimeToPeakSettings, group_speed_m_s, ttp_speed_map
 from shearlab.protocols.signal.tof import (
     TofResult,
@@ -23,6 +23,7 @@ __all__ = [
     "TofSettings",
     "compound_maps",
     "default_axial_kernel",
+    "displacement_peak_um",
     "displacement_snr_db",
     "fit_alpha",
     "frame_correlation",
