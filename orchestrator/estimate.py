@@ -32,10 +32,10 @@ from shearlab.protocols.plans import IndentationSettings
 from shearlab.protocols.rig import load_rig
 from shearlab.protocols.sequences import PAPER_PUSH_LATERAL_MM, inclusion_pushes
 
-# Measured by benchmarks/bench_flows.py --only fanout (benchmarks/RESULTS.md), 2-core machine, twins at
-# speed 10: one twin, and what a second twin adds on the same two cores.
-SEQUENCES_PER_MIN_ONE_TWIN = 34.0
-TWO_TWIN_SPEEDUP = 1.19
+# Measured by benchmarks/bench_flows.py (benchmarks/RESULTS.md, "Scale"), 2-core machine, twins at speed
+# 10: one twin's campaign, and what a second twin adds on the same two cores (--only fanout).
+SEQUENCES_PER_MIN_ONE_TWIN = 57.4
+TWO_TWIN_SPEEDUP = 1.60
 # Fixed wall time per cylinder beyond the plate's travel (bench_flows.py: 8 cylinders of 12.5 % in 18.1 s
 # at twin speed 200, 1.75 s of it the travel to 2 N).
 CYLINDER_OVERHEAD_S = 0.51
