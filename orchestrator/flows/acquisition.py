@@ -270,17 +270,6 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
     return summary(written=written, failed=len(failures), reacquired=reacquired, failures=tuple(failures))
 
 
-def _judge_uncertainty(outcome: SequenceOutcome, live: SessionMaps | None, plan: CampaignPlan, push_index: int,
-                       lateral_mm: float) -> tuple[QcVerdict, SequenceMap | None]:
-    """The signal checks' verdict, then the uncertainty gate's (the push's map, made now) when it is on."""
-    if live is None or not plan.qc.uncertainty_gate or not outcome.qc.passed or outcome.displacement_um is None:
-        return outcome.qc, None
-    if not live.mapping.model.current().has_sigma:
-        return outcome.qc, None
-    sequence_map = live.gate(outcome.displacement_um, push_index=push_index, lateral_mm=lateral_mm)
-    return check_uncertainty(outcome.qc, sequence_map.roi_sigma, settings=plan.qc), sequence_map
-
-
 def _assess_and_judge(shot: Shot, plan: CampaignPlan, live: SessionMaps | None, push_index: int,
                       lateral_mm: float) -> tuple[SequenceOutcome, SequenceMap | None]:
     """The shot's signal checks, then the uncertainty gate's verdict on the push's map (made now) when it is on."""
