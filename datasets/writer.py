@@ -4,10 +4,15 @@ Protocol of one append: validate everything (no I/O), choose a row (the half-wri
 behind, or a new one), grow every column, write the arrays and metadata with the checksum, flush and
 fsync, then set ``complete`` = 1, flush and fsync. The volume's mean and std and the checksum (which
 covers them) are computed on a helper thread while the arrays are written (hashlib and numpy release the
-GIL): on a 20 MiB sequence they cost as much as writing it. A reader — live or after a crash — sees a row only
-once its marker is set, and then its checksum holds. The grown extents of different columns may reach
-the disk in any order, so a row exists only where every column has it (``SessionReader``); a marker
-can only stand where the flush before it made the whole row durable.
+GIL): on a 20 MiB sequence they cost as much as writing it. With ``fsync``, a sequence's two fsyncs and
+its marker between them run on a commit thread while the caller acquires and writes the next sequence
+(one commit in flight; the next append, any other write and ``close`` wait for it, and a commit that
+failed stops the writer there): ``append_sequence`` returns once the row is written and flushed, and a
+crash before its commit leaves the row unmarked, to be redone on resume like any half-written row. A
+reader — live or after a crash — sees a row only once its marker is set, and then its checksum holds.
+The grown extents of different columns may reach the disk in any order, so a row exists only where
+every column has it (``SessionReader``); a marker can only stand where the fsync before it made the
+whole row durable.
 
 The file is created under a temporary name with its whole layout and renamed into place, so the final
 name never holds a half-made file; it is then re-opened in SWMR mode. Re-opening an existing file
@@ -26,6 +31,7 @@ import fcntl
 import json
 import math
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -67,6 +73,7 @@ from shearlab.datasets.records import (
     SessionInfo,
 )
 from shearlab.datasets.superblock import clear_write_flags
+from shearlab.protocols.signal.amplitude import displacement_mean_std_um
 
 
 def _encode(value: str, limit: int, what: str) -> bytes:
@@ -204,6 +211,10 @@ class _Table:
 
     def mark_complete(self, row: int, key: bytes | int, sample_end: int | None) -> None:
         self.datasets["complete"][row] = 1
+        self.reserve(row, key, sample_end)
+
+    def reserve(self, row: int, key: bytes | int, sample_end: int | None) -> None:
+        """Count ``row`` as taken by ``key`` here (its marker on disk may follow later)."""
         if row in self.free_rows:
             self.free_rows.remove(row)
         self.n_rows = max(self.n_rows, row + 1)
@@ -216,7 +227,7 @@ class SessionWriter:
     """Appends sequences, indentation runs and calibration fits to one session file.
 
     Open with ``SessionWriter.open``; use as a context manager or call ``close``. Not thread-safe:
-    one writer per file, one append at a time.
+    one writer per file, one append at a time (its own commit thread aside).
     """
 
     def __init__(self, path: Path, fh: h5py.File, info: SessionInfo, *, fsync: bool) -> None:
@@ -228,6 +239,11 @@ class SessionWriter:
         self._reserve: SpaceReserve | None = None
         self._failed: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-writer")
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-commit")
+        self._committing: tuple[Future[None], int, bytes] | None = None  # the commit, its row and key
+        # The commit thread's marker and flush never land inside an append's writes (h5py serialises
+        # single calls, not sequences of them).
+        self._hdf5 = threading.Lock()
         self._frames, self._depth, self._lateral = info.sequence.grid.shape
         self._seq = _Table(fh[SEQUENCES], SEQUENCE_COLUMNS, fh[CONTACT_FORCE], "force_start",
                            "force_count", "key")
@@ -305,7 +321,16 @@ class SessionWriter:
         self.close()
 
     def close(self) -> None:
+        """Wait for the last sequence's commit, then close; ``SessionWriteError`` if that commit failed."""
         self._pool.shutdown()
+        try:
+            if self._failed is None:
+                self.sync()
+        finally:
+            self._committer.shutdown()
+            self._close_file()
+
+    def _close_file(self) -> None:
         try:
             if self._fh.id.valid:
                 try:
@@ -330,6 +355,34 @@ class SessionWriter:
         self._fh.flush()
         if self._fsync:
             os.fsync(self._fh.id.get_vfd_handle())
+
+    def sync(self) -> None:
+        """Wait until every appended sequence is marked complete on disk; ``SessionWriteError`` (and the
+        writer stopped) if its commit failed. A campaign calls it before the probe moves to a new position."""
+        with self._writing():
+            self._settle()
+
+    def _settle(self) -> None:
+        """Wait until the sequence being committed has its marker on disk; raises what its commit raised,
+        with the sequence counted as not complete again."""
+        committing, self._committing = self._committing, None
+        if committing is None:
+            return
+        future, row, key = committing
+        try:
+            future.result()
+        except BaseException:
+            del self._seq.done[key]
+            self._seq.free_rows.insert(0, row)
+            raise
+
+    def _durable_then_marked(self, row: int) -> None:
+        """On the commit thread: the row to disk, then its marker, then the marker to disk."""
+        os.fsync(self._fh.id.get_vfd_handle())
+        with self._hdf5:
+            self._seq.datasets["complete"][row] = 1
+            self._fh.flush()
+        os.fsync(self._fh.id.get_vfd_handle())
 
     def ensure_room(self, n_sequences: int = 1) -> None:
         """``DiskFullError`` naming the folder unless ``n_sequences`` more sequences fit on its disk."""
@@ -417,8 +470,8 @@ class SessionWriter:
         """The volume's mean and std and the row's checksum, computing on the helper thread."""
         def summary() -> dict[str, Any]:
             volume = arrays.displacement
-            stats = {"displacement_mean_um": math.nan, "displacement_std_um": math.nan} if volume is None else {
-                "displacement_mean_um": float(volume.mean(dtype="f8")), "displacement_std_um": float(volume.std(dtype="f8"))}
+            mean, std = (math.nan, math.nan) if volume is None else displacement_mean_std_um(volume)
+            stats = {"displacement_mean_um": mean, "displacement_std_um": std}
             checksum = sequence_digest(self.info, {**row, **stats}, {
                 "displacement_um": volume, "iq": arrays.iq, "contact_force_time_s": arrays.time_s,
                 "contact_force_n": arrays.force_n})
@@ -437,21 +490,28 @@ class SessionWriter:
         self.ensure_room()
         summary = self._summarise(dict(row_values), arrays)
         with self._writing():
-            seq = self._fh[SEQUENCES]
-            volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
-            row = self._seq.next_row()
-            self._seq.grow(row, volumes)
-            start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
-            row_values["force_start"], row_values["force_count"] = start, count
-            if arrays.displacement is not None:
-                seq["displacement"][row] = arrays.displacement
-            if arrays.iq is not None:
-                seq["iq"][row] = arrays.iq
-            row_values.update(summary.result())
-            self._seq.write_row(row, row_values)
-            self._commit()
-            self._seq.mark_complete(row, row_values["key"], start + count)
-            self._commit()
+            with self._hdf5:
+                seq = self._fh[SEQUENCES]
+                volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
+                row = self._seq.next_row()
+                self._seq.grow(row, volumes)
+                start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
+                row_values["force_start"], row_values["force_count"] = start, count
+                if arrays.displacement is not None:
+                    seq["displacement"][row] = arrays.displacement
+                if arrays.iq is not None:
+                    seq["iq"][row] = arrays.iq
+                row_values.update(summary.result())
+                self._seq.write_row(row, row_values)
+                self._fh.flush()
+            # The previous sequence's commit ran while this one was written: one commit in flight.
+            self._settle()
+            self._seq.reserve(row, row_values["key"], start + count)
+            if self._fsync:
+                self._committing = (self._committer.submit(self._durable_then_marked, row), row, row_values["key"])
+            else:
+                self._seq.datasets["complete"][row] = 1
+                self._commit()
         return row
 
     def set_label(self, calibration_id: str, e_kpa: float, e_kpa_std: float, *,
@@ -462,6 +522,7 @@ class SessionWriter:
         the label they are appended with. Each sequence's data are verified against its checksum first
         (``CorruptSessionError`` otherwise), then its checksum is written anew over the new label.
         """
+        self.sync()
         label = Label(e_kpa=e_kpa, e_kpa_std=e_kpa_std, calibration_id=calibration_id)
         wanted = None if keys is None else {k.encode("utf-8") for k in keys}
         if wanted is not None and (missing := wanted - set(self._seq.done)):
@@ -514,6 +575,7 @@ class SessionWriter:
             raise SessionConflictError(self.path, "already complete in this session", key=what)
         ensure_free(self.path.parent, time_s.nbytes + force_n.nbytes + plate_z.nbytes, what=what)
         with self._writing():
+            self._settle()
             row = self._runs.next_row()
             self._runs.grow(row)
             start, count = self._runs.write_samples({"time_s": time_s, "force_n": force_n, "plate_z_mm": plate_z})
@@ -545,6 +607,7 @@ class SessionWriter:
         }
         row_values["checksum"] = digest(row_values, CALIBRATION_META_FIELDS, []).encode()
         with self._writing():
+            self._settle()
             row = self._fits.next_row()
             self._fits.grow(row)
             self._fits.write_row(row, row_values)

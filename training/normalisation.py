@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from shearlab.protocols.signal.amplitude import displacement_mean_std_um
+
 Normalisation = Literal["window", "sequence"]
 # Guards the division for a flat (all-zero, erased or saturated) window or volume, in the data's own units.
 _STD_FLOOR = 1e-6
@@ -33,9 +35,11 @@ def normalise_volume(volume: np.ndarray, *, mean: float | None = None, std: floa
     ``displacement_std_um``) to reproduce exactly what ``WindowDataset(normalisation="sequence")`` fed the net.
     """
     volume = np.asarray(volume, dtype=np.float32)
-    mean = float(volume.mean(dtype=np.float64)) if mean is None else float(mean)
-    std = float(volume.std(dtype=np.float64)) if std is None else float(std)
-    return normalise(volume, mean, std)
+    if mean is None or std is None:
+        own_mean, own_std = displacement_mean_std_um(volume)
+        mean = own_mean if mean is None else mean
+        std = own_std if std is None else std
+    return normalise(volume, float(mean), float(std))
 
 
 def normalise_windows(windows: torch.Tensor, mean: Sequence[float] | None = None,

@@ -224,7 +224,9 @@ def acquire_position(devices: RigDevices, writer: SessionWriter, plan: CampaignP
                       x_mm=float(xy_mm[0]), y_mm=float(xy_mm[1]), skipped=len(plan.push_lateral_mm) - len(pending))
     if not pending:
         return summary()
-    # Before the probe moves: a position the disk has no room for is not begun.
+    # Before the probe moves: the last position's sequences are on disk, and a position the disk has no
+    # room for is not begun.
+    writer.sync()
     writer.ensure_room(len(pending))
     robot, sensor, scanner, clock = devices.robot, devices.probe_ft, devices.scanner, devices.clock
     limits = devices.rig.robot.limits

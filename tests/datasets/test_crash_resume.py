@@ -1,4 +1,6 @@
-"""A writer killed with SIGKILL at random moments loses nothing it marked complete, and resumes.
+"""A writer killed with SIGKILL at random moments loses nothing it marked complete, and resumes; with
+``fsync`` on, the kills also land while a sequence's commit (fsyncs and marker) runs on the writer's
+commit thread beside the next append.
 
 The writer runs in a forked process (a fresh interpreter per kill would spend most of the test
 importing numpy and h5py); it shares nothing with the test but the file path.
@@ -24,11 +26,11 @@ PLAN = [sequence_key(position, push) for position in POSITIONS for push in PUSHE
 KILLS = 20
 
 
-def _write_plan(path: str, budget: int, started: mp.synchronize.Event) -> None:
+def _write_plan(path: str, budget: int, started: mp.synchronize.Event, fsync: bool) -> None:
     """Resume the session and append up to ``budget`` missing sequences in plan order, then idle."""
     info = synthetic_session_info("crash", spec=small_sequence_spec(n_frames=35, n_depth=16, n_lateral=16))
     started.set()
-    with SessionWriter.open(path, session=info, fsync=False) as writer:
+    with SessionWriter.open(path, session=info, fsync=fsync) as writer:
         done = writer.completed_keys()
         todo = [(pos, push) for pos in POSITIONS for push in PUSHES if sequence_key(pos, push) not in done]
         for position, push in todo[:budget]:
@@ -45,7 +47,8 @@ def _complete_keys(path: Path) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", [False, True], ids=["no-fsync", "fsync"])
+def test_sigkill_at_random_moments_then_resume(tmp_path: Path, fsync: bool) -> None:
     ctx = mp.get_context("fork")
     path = tmp_path / "crash.h5"
     rng = np.random.default_rng(20261125)
@@ -55,7 +58,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     for kill in range(KILLS):
         budget = math.ceil((len(PLAN) - len(done)) / (KILLS + 1 - kill))
         started = ctx.Event()
-        child = ctx.Process(target=_write_plan, args=(str(path), budget, started), daemon=True)
+        child = ctx.Process(target=_write_plan, args=(str(path), budget, started, fsync), daemon=True)
         child.start()
         assert started.wait(timeout=30)
         t0 = time.monotonic()
@@ -79,7 +82,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
             seconds_per_append = 0.5 * seconds_per_append + 0.5 * writing
         done = keys
     assert len(done) < len(PLAN) and interrupted >= KILLS // 4, (len(done), interrupted)
-    child = ctx.Process(target=_write_plan, args=(str(path), len(PLAN), ctx.Event()), daemon=True)
+    child = ctx.Process(target=_write_plan, args=(str(path), len(PLAN), ctx.Event(), fsync), daemon=True)
     child.start()
     deadline = time.monotonic() + 60
     while len(_complete_keys(path)) < len(PLAN) and time.monotonic() < deadline:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import h5py
@@ -16,9 +19,11 @@ from shearlab.datasets import (
     SessionConflictError,
     SessionReader,
     SessionWriter,
+    check_session,
     read_displacement,
     sequence_key,
 )
+from shearlab.datasets.errors import SessionWriteError
 from shearlab.datasets.layout import SCHEMA_VERSION, SEQUENCES
 from shearlab.datasets.records import SessionInfo
 from shearlab.training.synthetic import synthetic_record, synthetic_session_info
@@ -85,6 +90,50 @@ def test_resume_keeps_completed_and_refuses_duplicates(tmp_path: Path, info: Ses
         writer.append_sequence(synthetic_record(info, 0, 3))
     with SessionReader(path) as reader:
         assert [r.key for r in reader.sequences()] == ["p000_push1", "p000_push2", "p000_push3"]
+
+
+def test_a_commit_failing_on_the_commit_thread_stops_the_writer_and_keeps_what_was_committed(
+        tmp_path: Path, info: SessionInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With fsync, a sequence's fsyncs and marker run on the writer's commit thread beside the next append;
+    # a disk error there (EIO on fsync) must surface at the writer's next step, not vanish with the thread.
+    path = tmp_path / "s.h5"
+    real_fsync, commits = os.fsync, []
+
+    def failing_on_the_third_commit(fd: int) -> None:
+        if threading.current_thread().name.startswith("session-commit"):
+            commits.append(fd)
+            if len(commits) > 4:  # two fsyncs per commit: the third sequence's commit fails
+                raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_on_the_third_commit)
+    writer = SessionWriter.open(path, session=info)
+    for push in (1, 2, 3):
+        writer.append_sequence(synthetic_record(info, 0, push))
+    with pytest.raises(SessionWriteError, match=f"{path}.*Input/output error"):
+        writer.append_sequence(synthetic_record(info, 0, 4))
+    assert writer.completed_keys() == {"p000_push1", "p000_push2"}  # the third counts as not written
+    with pytest.raises(SessionWriteError, match="writing stopped"):
+        writer.append_sequence(synthetic_record(info, 0, 4))
+    writer.close()
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert check_session(path).ok
+    with SessionReader(path) as reader:
+        assert [r.key for r in reader.sequences()] == ["p000_push1", "p000_push2"]
+    with SessionWriter.open(path, session=info, resume=True) as writer:  # the unmarked third is redone
+        assert writer.completed_keys() == {"p000_push1", "p000_push2"}
+        for push in (3, 4):
+            writer.append_sequence(synthetic_record(info, 0, push))
+    with SessionReader(path) as reader:
+        assert [r.key for r in reader.sequences()] == [f"p000_push{k}" for k in (1, 2, 3, 4)]
+
+
+def test_close_waits_for_the_last_commit(tmp_path: Path, info: SessionInfo) -> None:
+    path = tmp_path / "s.h5"
+    with SessionWriter.open(path, session=info) as writer:
+        writer.append_sequence(synthetic_record(info, 0, 1))
+    with SessionReader(path) as reader:  # marked and durable once close returns
+        assert [r.key for r in reader.sequences()] == ["p000_push1"]
 
 
 def test_existing_file_of_another_session_is_not_resumed(tmp_path: Path, info: SessionInfo) -> None:

@@ -262,16 +262,16 @@ def test_a_write_that_fails_mid_position_lifts_the_probe_and_the_session_resumes
     block, plan, label = _lift_plan(tmp_path)
     path, info = tmp_path / "lift.h5", session_info(plan, block, sim_devices.rig)
     with SessionWriter.open(path, session=info, resume=True) as writer:
-        commits = {"n": 0}
-        real_commit = writer._commit
+        rows = {"n": 0}
+        real_write_row = writer._seq.write_row
 
-        def commit() -> None:  # the second sequence's data meet a full disk
-            commits["n"] += 1
-            if commits["n"] == 3:
+        def write_row(row: int, values: dict[str, object]) -> None:  # the second sequence meets a full disk
+            rows["n"] += 1
+            if rows["n"] == 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            real_commit()
+            real_write_row(row, values)
 
-        monkeypatch.setattr(writer, "_commit", commit)
+        monkeypatch.setattr(writer._seq, "write_row", write_row)
         with pytest.raises(SessionWriteError, match="cannot write \\(No space left on device\\).*rerun to resume"):
             acquire_position.fn(sim_devices, writer, plan, block, 0, np.array([55.0, 200.0]), label)
         assert writer.completed_keys() == {"p000_push1"}
