@@ -4,11 +4,12 @@ Protocol of one append: validate everything (no I/O), choose a row (the half-wri
 behind, or a new one), grow every column, write the arrays and metadata with the checksum, flush and
 fsync, then set ``complete`` = 1, flush and fsync. The volume's mean and std and the checksum (which
 covers them) are computed on a helper thread while the arrays are written (hashlib and numpy release the
-GIL): on a 20 MiB sequence they cost as much as writing it. With ``fsync``, a sequence's two fsyncs and
-its marker between them run on a commit thread while the caller acquires and writes the next sequence
-(one commit in flight; the next append, any other write and ``close`` wait for it, and a commit that
-failed stops the writer there): ``append_sequence`` returns once the row is written and flushed, and a
-crash before its commit leaves the row unmarked, to be redone on resume like any half-written row. A
+GIL): on a 20 MiB sequence they cost as much as writing it. With ``fsync``, a sequence's fsync and then
+its marker run on a commit thread while the caller acquires and writes the next sequence (one commit in
+flight; the next append, any other write, ``sync`` and ``close`` wait for it, and a commit that failed
+stops the writer there); the marker reaches the disk with the next sequence's fsync, or with ``sync``
+and ``close``. ``append_sequence`` returns once the row is written and flushed; a crash before its
+marker is durable leaves the row unmarked, to be redone on resume like any half-written row. A
 reader — live or after a crash — sees a row only once its marker is set, and then its checksum holds.
 The grown extents of different columns may reach the disk in any order, so a row exists only where
 every column has it (``SessionReader``); a marker can only stand where the fsync before it made the
@@ -361,6 +362,7 @@ class SessionWriter:
         writer stopped) if its commit failed. A campaign calls it before the probe moves to a new position."""
         with self._writing():
             self._settle()
+            self._commit()  # the last marker: the next row's fsync would have carried it
 
     def _settle(self) -> None:
         """Wait until the sequence being committed has its marker on disk; raises what its commit raised,
@@ -377,12 +379,13 @@ class SessionWriter:
             raise
 
     def _durable_then_marked(self, row: int) -> None:
-        """On the commit thread: the row to disk, then its marker, then the marker to disk."""
+        """On the commit thread: the row to disk (and the previous row's marker with it), then its marker
+        to the OS. One fsync per sequence: a marker reaches the disk with the next row's fsync, or with
+        ``sync`` and ``close``, and never before its own row's data."""
         os.fsync(self._fh.id.get_vfd_handle())
         with self._hdf5:
             self._seq.datasets["complete"][row] = 1
             self._fh.flush()
-        os.fsync(self._fh.id.get_vfd_handle())
 
     def ensure_room(self, n_sequences: int = 1) -> None:
         """``DiskFullError`` naming the folder unless ``n_sequences`` more sequences fit on its disk."""

@@ -102,7 +102,7 @@ def test_a_commit_failing_on_the_commit_thread_stops_the_writer_and_keeps_what_w
     def failing_on_the_third_commit(fd: int) -> None:
         if threading.current_thread().name.startswith("session-commit"):
             commits.append(fd)
-            if len(commits) > 4:  # two fsyncs per commit: the third sequence's commit fails
+            if len(commits) > 2:  # one fsync per commit: the third sequence's commit fails
                 raise OSError(errno.EIO, "Input/output error")
         real_fsync(fd)
 
