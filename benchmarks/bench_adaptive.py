@@ -15,7 +15,8 @@ with its whole budget.
 
 Run: ``.venv/bin/python benchmarks/bench_adaptive.py --demo out/demo [--out out/bench-adaptive]
 [--positions 6] [--budgets 1 2 4 6] [--seeds 1 2 3] [--pushes 5]``; campaigns and fine-tuned nets are
-kept and reused when the script is run again.
+kept and reused when the script is run again. ``--summary-of out/bench-adaptive/results.json`` prints the
+table of a finished run.
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 6])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--pushes", type=int, default=5)
+    parser.add_argument("--summary-of", type=Path, default=None, help="print the table of a stored results.json and stop")
     args = parser.parse_args()
+    if args.summary_of is not None:
+        stored = json.loads(args.summary_of.read_text())
+        print(table(summarise(stored, stored["settings"]["budgets"])))
+        return
     from shearlab.orchestrator.flows.training import fine_tune_on_inclusions
 
     out = args.out.resolve()
@@ -150,7 +156,11 @@ def summarise(results: dict[str, Any], budgets: list[int]) -> dict[str, Any]:
                             for key in ("mae_kpa", "dice")}
     target = curves["random"]["mae_kpa"][-1]
     needed = {s: next((n for n, v in zip(budgets, c["mae_kpa"], strict=True) if v <= target), None) for s, c in curves.items()}
-    return {"budgets": budgets, "curves": curves, "target_mae_kpa": target, "positions_needed": needed, "base": results["base"]}
+    target_dice = curves["random"]["dice"][-1]
+    needed_dice = {s: next((n for n, v in zip(budgets, c["dice"], strict=True) if v >= target_dice), None)
+                   for s, c in curves.items()}
+    return {"budgets": budgets, "curves": curves, "target_mae_kpa": target, "positions_needed": needed,
+            "target_dice": target_dice, "positions_needed_dice": needed_dice, "base": results["base"]}
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -160,9 +170,11 @@ def table(summary: dict[str, Any]) -> str:
     for i, n in enumerate(summary["budgets"]):
         r, a = summary["curves"]["random"], summary["curves"]["adaptive"]
         lines.append(f"| {n} | {r['mae_kpa'][i]:.2f} | {a['mae_kpa'][i]:.2f} | {r['dice'][i]:.2f} | {a['dice'][i]:.2f} |")
-    needed = summary["positions_needed"]
-    lines.append(f"\nPositions to reach random's MAE at {summary['budgets'][-1]} positions ({summary['target_mae_kpa']:.2f} kPa): "
-                 f"random {needed['random']}, adaptive {needed['adaptive'] or 'more than ' + str(summary['budgets'][-1])}.")
+    last = summary["budgets"][-1]
+    for what, target, needed in (("MAE", f"{summary['target_mae_kpa']:.2f} kPa", summary["positions_needed"]),
+                                 ("Dice", f"{summary['target_dice']:.2f}", summary["positions_needed_dice"])):
+        lines.append(f"\nPositions to reach random's {what} at {last} positions ({target}): "
+                     f"random {needed['random']}, adaptive {needed['adaptive'] or f'more than {last}'}.")
     return "\n".join(lines)
 
 
