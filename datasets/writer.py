@@ -509,11 +509,11 @@ class SessionWriter:
                 self._fh.flush()
             # The previous sequence's commit ran while this one was written: one commit in flight.
             self._settle()
-            self._seq.reserve(row, row_values["key"], start + count)
             if self._fsync:
+                self._seq.reserve(row, row_values["key"], start + count)
                 self._committing = (self._committer.submit(self._durable_then_marked, row), row, row_values["key"])
             else:
-                self._seq.datasets["complete"][row] = 1
+                self._seq.mark_complete(row, row_values["key"], start + count)
                 self._commit()
         return row
 

@@ -218,20 +218,20 @@ class WindowDataset(Dataset[tuple[Any, ...]]):
         """Items ``indices`` of ``epoch`` as network input ``(n, frames, w, w)`` on ``device`` (in ``out``)."""
         drawn = [self._draw(i, epoch) for i in indices]
         placements = [p for p, _ in drawn]
+        draws = [d for _, d in drawn]
         if self.store is None:
             raw = torch.from_numpy(np.stack([self.read_window(p) for p in placements]).astype(np.float32, copy=False))
             raw = raw.to(device) if out is None else out.copy_(raw)
         else:
             h = self.half_px
-            draws = [d for _, d in drawn]
             raw = self._device_store(device).cut([i // self.windows_per_sequence for i in indices],
                                                  [p.centre_depth_px - h for p in placements],
                                                  [p.centre_lateral_px - h for p in placements], self.window,
                                                  flips=[(d.flip_depth, d.flip_lateral) for d in draws], out=out)
             # The cut mirrored them; a quarter turn, if drawn, still follows the mirrors.
-            drawn = [(p, replace(d, flip_depth=False, flip_lateral=False)) for p, d in drawn]
+            draws = [replace(d, flip_depth=False, flip_lateral=False) for d in draws]
         stats = self.normalisation == "sequence"
-        return finish_windows(raw, [d for _, d in drawn],
+        return finish_windows(raw, draws,
                               mean=[p.ref.displacement_mean_um for p in placements] if stats else None,
                               std=[p.ref.displacement_std_um for p in placements] if stats else None)
 
