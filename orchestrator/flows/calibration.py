@@ -66,13 +66,23 @@ def compression_runs(path: Path) -> list[CompressionRun]:
             for run in runs]
 
 
+def new_calibration_id(batch_id: str, fitted_at: datetime, taken: set[str]) -> str:
+    """``cal-<batch>-<UTC second>``, with ``-2``, ``-3``... when a refit lands in a second already used."""
+    base = f"cal-{batch_id}-{fitted_at:%Y%m%dT%H%M%S}"
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
+
+
 @task(name="fit-batch", task_run_name="fit {batch.batch_id}", cache_policy=NO_CACHE)
 def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path) -> CalibrationFit:
     runs = compression_runs(session_path)
     fit = fit_modulus(runs, strain_range=plan.indentation.strain_range)
     now = datetime.now(UTC)
+    with SessionReader(session_path) as reader:
+        taken = {f.calibration_id for f in reader.calibration_fits()}
     record = CalibrationFit(
-        calibration_id=f"cal-{batch.batch_id}-{now:%Y%m%dT%H%M%S}",
+        calibration_id=new_calibration_id(batch.batch_id, now, taken),
         batch_id=batch.batch_id, concentration_pct=batch.concentration_pct, e_kpa=fit.e_kpa,
         ci95_kpa=(fit.e_kpa - fit.ci95_kpa, fit.e_kpa + fit.ci95_kpa), cylinders=len(fit.cylinder_e_kpa), sample_sd_kpa=fit.sample_sd_kpa,
         n_points=fit.n_points, r2=fit.r2, strain_min=fit.strain_range[0], strain_max=fit.strain_range[1],

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from shearlab.datasets.reader import SessionReader
 from shearlab.orchestrator.calibration_records import load_record
-from shearlab.orchestrator.flows.calibration import calibration_flow, session_path
+from shearlab.orchestrator.flows.calibration import calibration_flow, new_calibration_id, session_path
 from shearlab.protocols.phantoms import cast_batch
 from shearlab.protocols.plans import load_calibration_plan
-
-pytestmark = pytest.mark.slow
 
 SPEED = 200.0
 
 
+def test_a_refit_within_the_same_second_gets_its_own_id():
+    at = datetime(2026, 11, 29, 1, 57, 27, tzinfo=UTC)
+    first = new_calibration_id("T-10", at, set())
+    assert first == "cal-T-10-20261129T015727"
+    second = new_calibration_id("T-10", at, {first})
+    third = new_calibration_id("T-10", at, {first, second})
+    assert len({first, second, third}) == 3 and second.startswith(first)
+
+
+@pytest.mark.slow
 def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, rig_file, calibration_plan, prefect_harness):
     twin = twin_factory(speed=SPEED)
     rig = rig_file(twin.host, SPEED)
@@ -46,3 +56,4 @@ def test_mini_calibration_recovers_each_batch_modulus(tmp_path, twin_factory, ri
     # Rerunning resumes: no cylinder is indented twice, a new fit is recorded from the same runs.
     again = calibration_flow(rig=rig, plan=plan_path, endpoints=twin.endpoints)
     assert again[0].e_kpa == pytest.approx(records[0].e_kpa, rel=1e-9)
+    assert again[0].calibration_id != records[0].calibration_id
