@@ -42,8 +42,10 @@ from shearlab.datasets.records import SessionInfo
 
 SCHEMA_NAME = "shearlab-session"
 # 3: sequence checksums cover labels, normalisation statistics and the session's identity; calibration
-# fits have a checksum (``datasets.checksums``).
-SCHEMA_VERSION = 3
+# fits have a checksum (``datasets.checksums``). 4: the checksums are BLAKE3 instead of SHA-256.
+SCHEMA_VERSION = 4
+# The oldest schema this shearlab reads and resumes: its checksums cover what schema 4's do.
+OLDEST_READABLE_SCHEMA = 3
 # A SWMR writer needs the 1.10 file format; keeping 1.10 as the lower bound (not "latest") leaves the
 # files readable by HDF5 1.10+ tools (MATLAB/USTB, h5py builds against older libraries).
 LIBVER = ("v110", "latest")
@@ -101,7 +103,7 @@ SEQUENCE_COLUMNS: tuple[Column, ...] = (
     Column("has_iq", "u1"),
     Column("displacement_mean_um", "f8", "um", "mean over the whole volume (sequence normalisation)"),
     Column("displacement_std_um", "f8", "um", "std over the whole volume (sequence normalisation)"),
-    Column("checksum", "S64", doc="SHA-256 of the acquired data and metadata, hex"),
+    Column("checksum", "S64", doc="BLAKE3 (schema 3: SHA-256) of the acquired data and metadata, hex"),
     Column("complete", "u1", doc="completion marker, written last after the row's data were flushed"),
 )
 
@@ -115,7 +117,7 @@ INDENTATION_COLUMNS: tuple[Column, ...] = (
     Column("extra_json", f"S{JSON_BYTES}"),
     Column("sample_start", "i8", doc="first sample of this run in samples/*"),
     Column("sample_count", "i8"),
-    Column("checksum", "S64", doc="SHA-256 of the run, hex"),
+    Column("checksum", "S64", doc="BLAKE3 (schema 3: SHA-256) of the run, hex"),
     Column("complete", "u1"),
 )
 
@@ -133,7 +135,7 @@ CALIBRATION_COLUMNS: tuple[Column, ...] = (
     Column("strain_max", "f8", "1", "upper end of the fitted strain range"),
     Column("fitted_at", f"S{TIME_BYTES}", "ISO 8601"),
     Column("extra_json", f"S{JSON_BYTES}"),
-    Column("checksum", "S64", doc="SHA-256 of the fit, hex"),
+    Column("checksum", "S64", doc="BLAKE3 (schema 3: SHA-256) of the fit, hex"),
     Column("complete", "u1"),
 )
 

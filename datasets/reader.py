@@ -17,7 +17,14 @@ import h5py
 import numpy as np
 from pydantic import ValidationError
 
-from shearlab.datasets.checksums import CALIBRATION_META_FIELDS, INDENTATION_META_FIELDS, SEQUENCE_META_FIELDS, digest
+from shearlab.datasets.checksums import (
+    CALIBRATION_META_FIELDS,
+    INDENTATION_META_FIELDS,
+    SEQUENCE_META_FIELDS,
+    ChecksumAlgorithm,
+    checksum_algorithm,
+    digest,
+)
 from shearlab.datasets.errors import (
     CorruptSessionError,
     NotASessionFileError,
@@ -31,6 +38,7 @@ from shearlab.datasets.layout import (
     INDENTATION,
     INDENTATION_COLUMNS,
     INDENTATION_SAMPLES,
+    OLDEST_READABLE_SCHEMA,
     SCHEMA_NAME,
     SCHEMA_VERSION,
     SEQUENCE_COLUMNS,
@@ -119,11 +127,12 @@ def _check_schema(fh: h5py.File, path: Path) -> None:
         )
     if int(version) < 1:
         raise CorruptSessionError(path, f"schema version {int(version)} is not valid")
-    if int(version) < SCHEMA_VERSION:
+    if int(version) < OLDEST_READABLE_SCHEMA:
         raise SchemaVersionError(
             path,
             f"written with schema version {int(version)}, whose checksums do not cover labels and calibration fits; "
-            f"this shearlab reads schema version {SCHEMA_VERSION}: re-acquire it, or read it with the shearlab that wrote it",
+            f"this shearlab reads schema versions {OLDEST_READABLE_SCHEMA}-{SCHEMA_VERSION}: re-acquire it, "
+            "or read it with the shearlab that wrote it",
         )
     for table, columns in ((SEQUENCES, SEQUENCE_COLUMNS), (INDENTATION, INDENTATION_COLUMNS),
                            (CALIBRATION, CALIBRATION_COLUMNS)):
@@ -218,6 +227,7 @@ class SessionReader:
             self._fh.close()
             raise
         self.schema_version = int(self._fh.attrs["schema_version"])
+        self.checksum: ChecksumAlgorithm = checksum_algorithm(self.schema_version)
         self.software_version = str(self._fh.attrs.get("software_version", "unknown"))
         self.created_at = str(self._fh.attrs.get("created_at", ""))
         self._rows: dict[str, int] | None = None
@@ -312,7 +322,7 @@ class SessionReader:
         return read_sequence_row(self._fh, self.path, row, key)
 
     def _verify(self, meta: dict[str, Any], arrays: dict[str, np.ndarray | None], key: str) -> None:
-        verify_sequence_row(self.path, self.info, meta, arrays, key)
+        verify_sequence_row(self.path, self.info, meta, arrays, key, algorithm=self.checksum)
 
     def read_sequence(self, key: str, *, verify: bool = True) -> SequenceRecord:
         """The complete sequence ``key`` with all its data, checksum verified unless ``verify=False``."""
@@ -383,7 +393,7 @@ class SessionReader:
                 arrays = [samples[name][start:start + count] for name in ("time_s", "force_n", "plate_z_mm")]
             except (OSError, RuntimeError, ValueError) as exc:
                 raise CorruptSessionError(self.path, f"cannot read the logs ({exc})", key=label) from None
-            if verify and digest(meta, INDENTATION_META_FIELDS, arrays) != _text(meta["checksum"]):
+            if verify and digest(meta, INDENTATION_META_FIELDS, arrays, algorithm=self.checksum) != _text(meta["checksum"]):
                 raise CorruptSessionError(self.path, "checksum mismatch", key=label)
             conc = _optional(float(meta["concentration_pct"]))
             runs.append(IndentationRecord(
@@ -400,7 +410,8 @@ class SessionReader:
         t = self._table(CALIBRATION, CALIBRATION_COLUMNS)
         fits = []
         for row in np.flatnonzero(t["complete"]):
-            if verify and digest({name: t[name][row] for name in t}, CALIBRATION_META_FIELDS, []) != _text(t["checksum"][row]):
+            stored = {name: t[name][row] for name in t}
+            if verify and digest(stored, CALIBRATION_META_FIELDS, [], algorithm=self.checksum) != _text(stored["checksum"]):
                 raise CorruptSessionError(self.path, "checksum mismatch", key=f"calibration fit {row}")
             try:
                 fits.append(CalibrationFit(
@@ -438,17 +449,19 @@ def read_sequence_row(fh: h5py.File, path: Path, row: int, key: str) -> tuple[di
     return meta, arrays
 
 
-def sequence_digest(info: SessionInfo, meta: dict[str, Any], arrays: dict[str, np.ndarray | None]) -> str:
+def sequence_digest(info: SessionInfo, meta: dict[str, Any], arrays: dict[str, np.ndarray | None], *,
+                    algorithm: ChecksumAlgorithm) -> str:
     """The checksum of a sequence row of session ``info`` (``datasets.checksums``)."""
     return digest({**meta, "session": info.identity()}, SEQUENCE_META_FIELDS,
-                  [arrays["displacement_um"], arrays["iq"], arrays["contact_force_time_s"], arrays["contact_force_n"]])
+                  [arrays["displacement_um"], arrays["iq"], arrays["contact_force_time_s"], arrays["contact_force_n"]],
+                  algorithm=algorithm)
 
 
 def verify_sequence_row(path: Path, info: SessionInfo, meta: dict[str, Any], arrays: dict[str, np.ndarray | None],
-                        key: str) -> None:
+                        key: str, *, algorithm: ChecksumAlgorithm) -> None:
     """Raise ``CorruptSessionError`` naming ``key`` unless the row's stored checksum matches its values."""
     expected = _text(meta["checksum"])
-    actual = sequence_digest(info, meta, arrays)
+    actual = sequence_digest(info, meta, arrays, algorithm=algorithm)
     if actual != expected:
         raise CorruptSessionError(path, f"checksum mismatch (stored {expected}, data give {actual})", key=key)
 

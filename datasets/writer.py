@@ -3,8 +3,8 @@
 Protocol of one append: validate everything (no I/O), choose a row (the half-written row a crash left
 behind, or a new one), grow every column, write the arrays and metadata with the checksum, flush and
 fsync, then set ``complete`` = 1, flush and fsync. The volume's mean and std and the checksum (which
-covers them) are computed on a helper thread while the arrays are written (hashlib and numpy release the
-GIL): on a 20 MiB sequence they cost as much as writing it. With ``fsync``, a sequence's fsync and then
+covers them) are computed on a helper thread while the arrays are written (BLAKE3 and numpy release the
+GIL): on a 20 MiB sequence they cost less than writing it. With ``fsync``, a sequence's fsync and then
 its marker run on a commit thread while the caller acquires and writes the next sequence (one commit in
 flight; the next append, any other write, ``sync`` and ``close`` wait for it, and a commit that failed
 stops the writer there); the marker reaches the disk with the next sequence's fsync, or with ``sync``
@@ -32,7 +32,6 @@ import fcntl
 import json
 import math
 import os
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -44,7 +43,7 @@ import h5py
 import numpy as np
 from pydantic import ValidationError
 
-from shearlab.datasets.checksums import CALIBRATION_META_FIELDS, INDENTATION_META_FIELDS, digest
+from shearlab.datasets.checksums import CALIBRATION_META_FIELDS, INDENTATION_META_FIELDS, checksum_algorithm, digest
 from shearlab.datasets.disk_space import MARGIN_BYTES, SpaceReserve, ensure_free
 from shearlab.datasets.errors import SessionConflictError, SessionFileError, SessionWriteError
 from shearlab.datasets.layout import (
@@ -128,6 +127,9 @@ def _open_swmr_write(path: Path) -> h5py.File:
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_libver_bounds(h5py.h5f.LIBVER_V110, h5py.h5f.LIBVER_LATEST)
     fapl.set_file_locking(False, False)
+    # No raw-data chunk cache: a row's volume is written once and whole, so a cache would only keep its
+    # last chunks for the flush to write (3 ms of a 20 MiB row's flush); relabelling reads rows back whole.
+    fapl.set_cache(0, 521, 0, 1.0)
     fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
     return h5py.File(fid)
 
@@ -236,15 +238,17 @@ class SessionWriter:
         self.info = info
         self._fh = fh
         self._fsync = fsync
+        # A resumed file keeps the hash its rows were written with.
+        self._checksum = checksum_algorithm(int(fh.attrs["schema_version"]))
         self._lock: int | None = None
         self._reserve: SpaceReserve | None = None
         self._failed: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-writer")
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-commit")
         self._committing: tuple[Future[None], int, bytes] | None = None  # the commit, its row and key
-        # The commit thread's marker and flush never land inside an append's writes (h5py serialises
-        # single calls, not sequences of them).
-        self._hdf5 = threading.Lock()
+        # The commit thread's marker and flush may land between an append's writes: each h5py call is
+        # atomic (h5py's global lock), a row is invisible until its marker, and a marker follows its own
+        # row's fsync, so no lock of ours orders them.
         self._frames, self._depth, self._lateral = info.sequence.grid.shape
         self._seq = _Table(fh[SEQUENCES], SEQUENCE_COLUMNS, fh[CONTACT_FORCE], "force_start",
                            "force_count", "key")
@@ -383,9 +387,8 @@ class SessionWriter:
         to the OS. One fsync per sequence: a marker reaches the disk with the next row's fsync, or with
         ``sync`` and ``close``, and never before its own row's data."""
         os.fsync(self._fh.id.get_vfd_handle())
-        with self._hdf5:
-            self._seq.datasets["complete"][row] = 1
-            self._fh.flush()
+        self._seq.datasets["complete"][row] = 1
+        self._fh.flush()
 
     def ensure_room(self, n_sequences: int = 1) -> None:
         """``DiskFullError`` naming the folder unless ``n_sequences`` more sequences fit on its disk."""
@@ -477,7 +480,7 @@ class SessionWriter:
             stats = {"displacement_mean_um": mean, "displacement_std_um": std}
             checksum = sequence_digest(self.info, {**row, **stats}, {
                 "displacement_um": volume, "iq": arrays.iq, "contact_force_time_s": arrays.time_s,
-                "contact_force_n": arrays.force_n})
+                "contact_force_n": arrays.force_n}, algorithm=self._checksum)
             return {**stats, "checksum": checksum.encode()}
         return self._pool.submit(summary)
 
@@ -493,20 +496,19 @@ class SessionWriter:
         self.ensure_room()
         summary = self._summarise(dict(row_values), arrays)
         with self._writing():
-            with self._hdf5:
-                seq = self._fh[SEQUENCES]
-                volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
-                row = self._seq.next_row()
-                self._seq.grow(row, volumes)
-                start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
-                row_values["force_start"], row_values["force_count"] = start, count
-                if arrays.displacement is not None:
-                    seq["displacement"][row] = arrays.displacement
-                if arrays.iq is not None:
-                    seq["iq"][row] = arrays.iq
-                row_values.update(summary.result())
-                self._seq.write_row(row, row_values)
-                self._fh.flush()
+            seq = self._fh[SEQUENCES]
+            volumes = [seq["displacement"]] + ([seq["iq"]] if "iq" in seq else [])
+            row = self._seq.next_row()
+            self._seq.grow(row, volumes)
+            start, count = self._seq.write_samples({"time_s": arrays.time_s, "force_n": arrays.force_n})
+            row_values["force_start"], row_values["force_count"] = start, count
+            if arrays.displacement is not None:
+                seq["displacement"][row] = arrays.displacement
+            if arrays.iq is not None:
+                seq["iq"][row] = arrays.iq
+            row_values.update(summary.result())
+            self._seq.write_row(row, row_values)
+            self._fh.flush()
             # The previous sequence's commit ran while this one was written: one commit in flight.
             self._settle()
             if self._fsync:
@@ -536,10 +538,10 @@ class SessionWriter:
         for row in rows:
             key = _text(self._seq.datasets["key"][row])
             meta, arrays = read_sequence_row(self._fh, self.path, row, key)
-            verify_sequence_row(self.path, self.info, meta, arrays, key)
+            verify_sequence_row(self.path, self.info, meta, arrays, key, algorithm=self._checksum)
             values = {"label_e_kpa": label.e_kpa, "label_e_kpa_std": label.e_kpa_std,
                       "label_calibration_id": label.calibration_id.encode("utf-8")}
-            values["checksum"] = sequence_digest(self.info, {**meta, **values}, arrays).encode()
+            values["checksum"] = sequence_digest(self.info, {**meta, **values}, arrays, algorithm=self._checksum).encode()
             with self._writing():
                 self._seq.write_row(row, values)
         with self._writing():
@@ -572,7 +574,8 @@ class SessionWriter:
             "stop_reason": _encode(run.stop_reason, REASON_BYTES, f"{what}: stop_reason"),
             "extra_json": _encode(json.dumps(run.extra, sort_keys=True), JSON_BYTES, f"{what}: extra"),
         }
-        row_values["checksum"] = digest(row_values, INDENTATION_META_FIELDS, [time_s, force_n, plate_z]).encode()
+        row_values["checksum"] = digest(row_values, INDENTATION_META_FIELDS, [time_s, force_n, plate_z],
+                                        algorithm=self._checksum).encode()
         key = int(run.cylinder_index)
         if key in self._runs.done:
             raise SessionConflictError(self.path, "already complete in this session", key=what)
@@ -608,7 +611,7 @@ class SessionWriter:
             "fitted_at": _encode(model.fitted_at or utc_now_iso(), TIME_BYTES, "fitted_at"),
             "extra_json": _encode(json.dumps(model.extra, sort_keys=True), JSON_BYTES, "extra"),
         }
-        row_values["checksum"] = digest(row_values, CALIBRATION_META_FIELDS, []).encode()
+        row_values["checksum"] = digest(row_values, CALIBRATION_META_FIELDS, [], algorithm=self._checksum).encode()
         with self._writing():
             self._settle()
             row = self._fits.next_row()

@@ -20,11 +20,14 @@ from shearlab.datasets import (
     SessionReader,
     SessionWriter,
     check_session,
+    layout,
     read_displacement,
     sequence_key,
 )
+from shearlab.datasets.checksums import ChecksumAlgorithm
 from shearlab.datasets.errors import SessionWriteError
 from shearlab.datasets.layout import SCHEMA_VERSION, SEQUENCES
+from shearlab.datasets.reader import read_sequence_row, sequence_digest
 from shearlab.datasets.records import SessionInfo
 from shearlab.training.synthetic import synthetic_record, synthetic_session_info
 
@@ -90,6 +93,44 @@ def test_resume_keeps_completed_and_refuses_duplicates(tmp_path: Path, info: Ses
         writer.append_sequence(synthetic_record(info, 0, 3))
     with SessionReader(path) as reader:
         assert [r.key for r in reader.sequences()] == ["p000_push1", "p000_push2", "p000_push3"]
+
+
+def _stored_digest_matches(path: Path, info: SessionInfo, key: str, algorithm: ChecksumAlgorithm) -> bool:
+    with SessionReader(path) as reader:
+        row = next(r.row for r in reader.sequences() if r.key == key)
+    with h5py.File(path, "r") as fh:
+        meta, arrays = read_sequence_row(fh, path, row, key)
+    return sequence_digest(info, meta, arrays, algorithm=algorithm) == meta["checksum"].decode()
+
+
+def test_new_files_carry_blake3_digests(tmp_path: Path, info: SessionInfo) -> None:
+    path = tmp_path / "s.h5"
+    with SessionWriter.open(path, session=info) as writer:
+        writer.append_sequence(synthetic_record(info, 0, 1))
+    assert _stored_digest_matches(path, info, "p000_push1", "blake3")
+    assert not _stored_digest_matches(path, info, "p000_push1", "sha256")
+
+
+def test_a_schema_3_session_still_reads_verifies_and_resumes_with_sha256(
+        tmp_path: Path, info: SessionInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.h5"
+    with monkeypatch.context() as patch:
+        patch.setattr(layout, "SCHEMA_VERSION", 3)  # the file as the shearlab of schema 3 created it
+        with SessionWriter.open(path, session=info) as writer:
+            writer.append_sequence(synthetic_record(info, 0, 1))
+    with SessionWriter.open(path, session=info, resume=True) as writer:
+        writer.append_sequence(synthetic_record(info, 0, 2))
+    with h5py.File(path, "r") as fh:
+        assert fh.attrs["schema_version"] == 3
+    for key in ("p000_push1", "p000_push2"):
+        assert _stored_digest_matches(path, info, key, "sha256")
+    assert check_session(path).ok
+    with SessionReader(path) as reader:
+        assert reader.read_sequence("p000_push2").push_index == 2
+    # A flipped bit in a schema-3 row is still found.
+    with h5py.File(path, "r+") as fh:
+        fh[SEQUENCES]["displacement"][0, 0, 0, 0] += 1.0
+    assert not check_session(path).ok
 
 
 def test_a_commit_failing_on_the_commit_thread_stops_the_writer_and_keeps_what_was_committed(
