@@ -36,7 +36,8 @@ def _info(path: Path) -> dict[str, Any]:
         return {
             "path": str(path), "session_id": info.session_id, "kind": info.kind, "phantom": info.phantom,
             "batch_id": info.batch_id, "concentration_pct": info.concentration_pct, "rig": info.rig_name,
-            "schema_version": reader.schema_version, "software_version": reader.software_version, "created": reader.created_at,
+            "schema_version": reader.schema_version, "checksum": reader.checksum, "software_version": reader.software_version,
+            "created": reader.created_at,
             "grid_frames_depth_lateral": [frames, depth, lateral],
             "sequences_complete": len(complete), "sequences_failed": sum(r.failed for r in complete),
             "sequences_labelled": sum(r.label_e_kpa is not None for r in complete),

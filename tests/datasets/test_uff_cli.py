@@ -66,6 +66,7 @@ def test_info_and_check_on_a_good_session(make_session, shearlab_cli) -> None:  
     assert "c1" in result.out and "block" in result.out
     (info,) = json.loads(shearlab_cli("dataset", "info", session, "--json").out)
     assert info["session_id"] == "c1" and info["concentration_pct"] == 10.0 and info["sequences_complete"] == 2
+    assert info["schema_version"] == 4 and info["checksum"] == "blake3"
     assert all(key in result.out for key in info)  # the table shows every key the JSON has
     result = shearlab_cli("dataset", "check", session, "--json")
     assert result.code == 0
