@@ -28,6 +28,7 @@ from shearlab.protocols.sequences import ImageGrid
 from shearlab.protocols.signal.amplitude import (
     REGRESSION_FAMILIES,
     AmplitudeRegression,
+    displacement_mean_std_um,
     displacement_std_um,
     leave_one_group_out_mae,
 )
@@ -36,7 +37,6 @@ from shearlab.protocols.signal.time_to_peak import TimeToPeakSettings, ttp_speed
 from shearlab.protocols.signal.tof import TofSettings, tof_speed_map
 from shearlab.training.inference import predict_dense, predict_dense_distribution
 from shearlab.training.model import DenseNet3d
-from shearlab.training.normalisation import normalise_volume
 
 # Extra rows and columns around a region that a speed estimator needs: half its 65 px span plus the
 # filters' reach (ToF's 5 px mean filter and its FFT filter's edge effects).
@@ -106,9 +106,8 @@ class CnnEstimator:
 
     def volume_estimate(self, volume_um: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
         """``estimate`` of a displacement volume ``(frames, depth, lateral)`` um held in memory."""
-        crop, region = window_crop(volume_um, rows, cols, self.model.window_px)
-        # Already normalised with the whole sequence's statistics: the crop keeps them (mean 0, std 1).
-        return predict_dense(self.model, crop, mean_um=0.0, std_um=1.0, device=self.device)[region]
+        crop, region, (mean_um, std_um) = window_crop(volume_um, rows, cols, self.model.window_px)
+        return predict_dense(self.model, crop, mean_um=mean_um, std_um=std_um, device=self.device)[region]
 
     def distribution(self, view: SequenceView, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
         """The estimate over ``rows`` x ``cols`` (kPa) and its raw relative sigma, from one dense pass
@@ -117,18 +116,20 @@ class CnnEstimator:
 
     def volume_distribution(self, volume_um: np.ndarray, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
         """``distribution`` of a displacement volume ``(frames, depth, lateral)`` um held in memory."""
-        crop, region = window_crop(volume_um, rows, cols, self.model.window_px)
-        median, sigma = predict_dense_distribution(self.model, crop, mean_um=0.0, std_um=1.0, device=self.device)
+        crop, region, (mean_um, std_um) = window_crop(volume_um, rows, cols, self.model.window_px)
+        median, sigma = predict_dense_distribution(self.model, crop, mean_um=mean_um, std_um=std_um, device=self.device)
         return median[region], sigma[region]
 
 
-def window_crop(volume_um: np.ndarray, rows: slice, cols: slice, window_px: int) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """The volume z-scored as a whole (the CNN's input), cropped to ``rows`` x ``cols`` plus the windows'
-    reach, and where the region lies in the crop."""
-    volume = normalise_volume(volume_um)
+def window_crop(volume_um: np.ndarray, rows: slice, cols: slice,
+                window_px: int) -> tuple[np.ndarray, tuple[slice, slice], tuple[float, float]]:
+    """The volume cropped to ``rows`` x ``cols`` plus the windows' reach, where the region lies in the crop,
+    and the whole volume's mean and std (um): the CNN's input is the crop z-scored with them."""
+    volume = np.asarray(volume_um, dtype=np.float32)
     half = window_px // 2
     r, c = _grow(rows, half, volume.shape[1]), _grow(cols, half, volume.shape[2])
-    return volume[:, r, c], (slice(rows.start - r.start, rows.stop - r.start), slice(cols.start - c.start, cols.stop - c.start))
+    region = (slice(rows.start - r.start, rows.stop - r.start), slice(cols.start - c.start, cols.stop - c.start))
+    return volume[:, r, c], region, displacement_mean_std_um(volume)
 
 
 def _uniform(rows: slice, cols: slice, value_kpa: float) -> np.ndarray:
