@@ -111,6 +111,7 @@ class SequenceMap:
     lateral_mm: float
     estimate_kpa: np.ndarray
     sigma: np.ndarray | None
+    checkpoint: str
 
     @property
     def median_kpa(self) -> float | None:
@@ -136,8 +137,8 @@ def map_sequence(model: LoadedModel, displacement_um: np.ndarray, roi: tuple[sli
     """The net's map of one displacement volume ``(frames, depth, lateral)`` um over the ROI."""
     if model.has_sigma:
         estimate, raw_sigma = model.cnn.volume_distribution(displacement_um, *roi)
-        return SequenceMap(push_index, lateral_mm, estimate, model.calibration.sigma(raw_sigma))
-    return SequenceMap(push_index, lateral_mm, model.cnn.volume_estimate(displacement_um, *roi), None)
+        return SequenceMap(push_index, lateral_mm, estimate, model.calibration.sigma(raw_sigma), model.name)
+    return SequenceMap(push_index, lateral_mm, model.cnn.volume_estimate(displacement_um, *roi), None, model.name)
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,8 @@ class SessionMaps:
                 for k, p in sorted(pushes.items())]
         estimate, sigma, relative = _compound(list(maps.values()), self.grid)
         offsets, strips = strip_sigma(relative, self.grid.lateral_m * 1e3, strips=MAP_STRIPS)
-        model = self.mapping.model.current()
+        # The checkpoints that made these maps: a newer one may have landed since, or during the position.
+        checkpoint = ", ".join(sorted({m.checkpoint for m in maps.values()})) or "none (no push mapped)"
         last_push_at = max(p.acquired_at for p in pushes.values())
         title = f"{self.info.session_id} position {position} ({xy_mm[0]:.1f}, {xy_mm[1]:.1f} mm): mean of {len(maps)} pushes"
         from shearlab.training.figures import estimate_sigma_panels
@@ -259,7 +261,7 @@ class SessionMaps:
         position_map = PositionMap(
             session_id=self.info.session_id, position=position, x_mm=xy_mm[0], y_mm=xy_mm[1], pushes=rows,
             strip_offsets_mm=list(offsets), strip_sigma=[None if not np.isfinite(v) else v for v in strips],
-            checkpoint=model.name, last_push_at=last_push_at, mapped_at=datetime.now(UTC).isoformat())
+            checkpoint=checkpoint, last_push_at=last_push_at, mapped_at=datetime.now(UTC).isoformat())
         write_position_map(self.path, position_map, _png(figure))
         self._artifact(position_map)
         return position_map

@@ -6,6 +6,7 @@ The campaigns run in this process on the simulated rig (``rigs/sim.toml``) with 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from browser import chromium_available, headless_page
 from shearlab.datasets.reader import SessionReader
 from shearlab.orchestrator.flows.acquisition import campaign_flow
 from shearlab.orchestrator.live_files import PositionMap, PushMap, read_position_maps, write_position_map
+from shearlab.orchestrator.live_maps import LatestModel, LiveMapping
 from shearlab.orchestrator.live_page import SessionFolder
 from shearlab.protocols.adaptive import AdaptivePicker, StripObservation
 from shearlab.protocols.plans import load_campaign_plan
@@ -31,17 +33,41 @@ from shearlab.protocols.positions import probe_positions_mm
 from shearlab.training.checkpoint import save_checkpoint
 from shearlab.training.config import TrainConfig
 from shearlab.training.model import DenseNet3d, model_config_for_window
+from shearlab.training.synthetic import synthetic_record, synthetic_session_info
 
 SIM_RIG = Path(__file__).resolve().parents[2] / "rigs" / "sim.toml"
 # The page's promise (issue 16): each new position's map within this many seconds of its last push.
 LIVE_LATENCY_S = 10.0
 
 
-def _checkpoint(folder: Path) -> Path:
+def _checkpoint(folder: Path, name: str = "net.pt") -> Path:
     """A small net with a sigma head (untrained: the maps' values do not matter here, their timing does)."""
     torch.manual_seed(0)
     model = DenseNet3d.from_config(model_config_for_window(9, init_channels=4, growth_rate=4, sigma_head=True))
-    return save_checkpoint(folder / "models" / "net.pt", model=model, train_config=TrainConfig(), epochs_done=0)
+    return save_checkpoint(folder / "models" / name, model=model, train_config=TrainConfig(), epochs_done=0)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_position_names_the_checkpoints_that_mapped_its_pushes(tmp_path: Path) -> None:
+    first = _checkpoint(tmp_path)
+    mapping = LiveMapping(LatestModel(first.parent), live_url="http://127.0.0.1:8765")
+    info = synthetic_session_info("s-live", concentration_pct=10.0)
+    maps = mapping.session(tmp_path / "s.h5", info)
+    try:
+        record = synthetic_record(info, 0, 1)
+        maps.add(record, maps.gate(record.displacement_um, push_index=1, lateral_mm=record.push_lateral_mm))  # type: ignore[arg-type]
+        # A newer checkpoint lands in the folder mid-position (training beside the campaign).
+        newer = _checkpoint(tmp_path, "net2.pt")
+        os.utime(newer, (first.stat().st_mtime + 10, first.stat().st_mtime + 10))
+        record = synthetic_record(info, 0, 2)
+        maps.add(record, maps.gate(record.displacement_um, push_index=2, lateral_mm=record.push_lateral_mm))  # type: ignore[arg-type]
+        maps.position_done(0, (0.0, 0.0))
+        published = maps.position_map(0)
+    finally:
+        mapping.close()
+    assert published is not None and published.checkpoint == "net.pt, net2.pt"
+    assert read_position_maps(tmp_path / "s.h5")[0].checkpoint == "net.pt, net2.pt"
 
 
 def _free_port() -> int:
