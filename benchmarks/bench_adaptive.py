@@ -97,7 +97,7 @@ def _score(checkpoint: Path, held_out: Path, training: Any, out: Path) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", type=Path, required=True, help="a quick demo's output folder (its net, plans and calibration)")
+    parser.add_argument("--demo", type=Path, default=None, help="a quick demo's output folder (its net, plans and calibration)")
     parser.add_argument("--out", type=Path, default=Path("out/bench-adaptive"))
     parser.add_argument("--positions", type=int, default=6)
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 6])
@@ -109,6 +109,8 @@ def main() -> None:
         stored = json.loads(args.summary_of.read_text())
         print(table(summarise(stored, stored["settings"]["budgets"])))
         return
+    if args.demo is None:
+        parser.error("--demo is required (unless --summary-of)")
     from shearlab.orchestrator.flows.training import fine_tune_on_inclusions
 
     out = args.out.resolve()
@@ -154,13 +156,17 @@ def summarise(results: dict[str, Any], budgets: list[int]) -> dict[str, Any]:
         runs = [r for r in results["runs"].values() if r["strategy"] == strategy]
         curves[strategy] = {key: [float(np.mean([r["budgets"][str(n)][key] for r in runs])) for n in budgets]
                             for key in ("mae_kpa", "dice")}
-    target = curves["random"]["mae_kpa"][-1]
-    needed = {s: next((n for n, v in zip(budgets, c["mae_kpa"], strict=True) if v <= target), None) for s, c in curves.items()}
-    target_dice = curves["random"]["dice"][-1]
-    needed_dice = {s: next((n for n, v in zip(budgets, c["dice"], strict=True) if v >= target_dice), None)
-                   for s, c in curves.items()}
-    return {"budgets": budgets, "curves": curves, "target_mae_kpa": target, "positions_needed": needed,
-            "target_dice": target_dice, "positions_needed_dice": needed_dice, "base": results["base"]}
+    def needed(key: str, sign: int) -> tuple[float, dict[str, int | None]]:
+        """Random's figure at its whole budget, and the first budget at which each strategy reaches it
+        (``sign`` -1: lower is better, +1: higher is better)."""
+        target = curves["random"][key][-1]
+        return target, {s: next((n for n, v in zip(budgets, c[key], strict=True) if sign * (v - target) >= 0), None)
+                        for s, c in curves.items()}
+
+    target, by_mae = needed("mae_kpa", -1)
+    target_dice, by_dice = needed("dice", +1)
+    return {"budgets": budgets, "curves": curves, "target_mae_kpa": target, "positions_needed": by_mae,
+            "target_dice": target_dice, "positions_needed_dice": by_dice, "base": results["base"]}
 
 
 def table(summary: dict[str, Any]) -> str:

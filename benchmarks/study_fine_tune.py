@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,30 @@ from shearlab.training.evaluation import compound_maps, evaluate_inclusion, incl
 
 
 @dataclass
+class MappedOnce:
+    """A net whose map of each sequence and region is computed once: every variant is scored twice (the
+    report's figures, then the signed errors), and the seeds' maps again in their mean."""
+
+    net: CnnEstimator
+    key: str = "cnn"
+    label: str = field(init=False)
+    _maps: dict[tuple[str, str, int, int, int, int], np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.label = self.net.label
+
+    def estimate(self, view: SequenceView, rows: slice, cols: slice) -> np.ndarray:
+        where = (str(view.ref.path), view.ref.key, rows.start, rows.stop, cols.start, cols.stop)
+        if where not in self._maps:
+            self._maps[where] = self.net.estimate(view, rows, cols)
+        return self._maps[where]
+
+
+@dataclass
 class MeanOfNets:
     """The mean of several nets' maps: the seeds' fine-tuned nets as one ensemble."""
 
-    members: Sequence[CnnEstimator]
+    members: Sequence[MappedOnce]
     key: str = "cnn"
     label: str = "CNN, mean of the seeds' maps"
 
@@ -44,7 +64,7 @@ class MeanOfNets:
         return np.mean([m.estimate(view, rows, cols) for m in self.members], axis=0)
 
 
-def signed_errors(estimator: CnnEstimator | MeanOfNets, refs: list[SequenceRef], plan: TrainingPlan) -> dict[str, float]:
+def signed_errors(estimator: MappedOnce | MeanOfNets, refs: list[SequenceRef], plan: TrainingPlan) -> dict[str, float]:
     """Mean signed error (kPa) inside and outside the inclusion of one position's compounded map."""
     grid, truth_full, mask_full = session_truth_map(refs[0], modulus_of_batch_kpa(plan))
     rows, cols = inclusion_region(grid)
@@ -67,9 +87,9 @@ def study_run(demo: Path, args: argparse.Namespace) -> dict[str, Any]:
     for session in sorted({r.session_id for r in refs}):
         evaluated = [r for r in refs if r.session_id == session and r.position_index == 0]
         tuning = [r for r in refs if r.session_id == session and r.position_index != 0]
-        nets = [cnn_estimator(base if args.epochs == 0 else fine_tune_on_inclusions(plan, base, session, tuning), plan)
+        nets = [MappedOnce(cnn_estimator(base if args.epochs == 0 else fine_tune_on_inclusions(plan, base, session, tuning), plan))
                 for base in bases]
-        variants: dict[str, CnnEstimator | MeanOfNets] = {base.stem: net for base, net in zip(bases, nets, strict=True)}
+        variants: dict[str, MappedOnce | MeanOfNets] = {base.stem: net for base, net in zip(bases, nets, strict=True)}
         variants["mean of seeds"] = MeanOfNets(nets)
         results[session] = {}
         for name, estimator in variants.items():

@@ -57,10 +57,8 @@ def indent_cylinder(devices: RigDevices, operator: Operator, cylinder: Cylinder,
     return log.stop_reason
 
 
-def compression_runs(path: Path) -> list[CompressionRun]:
-    """Every logged run of a calibration session, from first touch on."""
-    with SessionReader(path) as reader:
-        runs = reader.indentation_runs()
+def compression_runs(runs: list[IndentationRecord]) -> list[CompressionRun]:
+    """The logged runs of a calibration session as compressions, from first touch on."""
     return [CompressionRun.from_log(run.plate_z_mm, run.force_n, touch_z_mm=float(run.extra["touch_z_mm"]),
                                     radius_mm=float(run.extra["radius_mm"]), length_mm=float(run.extra["length_mm"]))
             for run in runs]
@@ -76,11 +74,11 @@ def new_calibration_id(batch_id: str, fitted_at: datetime, taken: set[str]) -> s
 
 @task(name="fit-batch", task_run_name="fit {batch.batch_id}", cache_policy=NO_CACHE)
 def fit_batch(batch: CalibrationBatch, plan: CalibrationPlan, session_path: Path) -> CalibrationFit:
-    runs = compression_runs(session_path)
+    with SessionReader(session_path) as reader:
+        runs = compression_runs(reader.indentation_runs())
+        taken = {f.calibration_id for f in reader.calibration_fits()}
     fit = fit_modulus(runs, strain_range=plan.indentation.strain_range)
     now = datetime.now(UTC)
-    with SessionReader(session_path) as reader:
-        taken = {f.calibration_id for f in reader.calibration_fits()}
     record = CalibrationFit(
         calibration_id=new_calibration_id(batch.batch_id, now, taken),
         batch_id=batch.batch_id, concentration_pct=batch.concentration_pct, e_kpa=fit.e_kpa,
