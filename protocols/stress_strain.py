@@ -4,6 +4,14 @@ E = sigma / epsilon with sigma = F / (pi r^2) and epsilon = delta_l / l0, one li
 over all runs of a gelatin batch, restricted to 2-7 % strain. The regression keeps an intercept:
 the toe region at first touch shifts every curve by a small offset strain that must not bias E.
 
+Every run enters that regression on the same footing: read at the same strains, the pooled line's
+slope is the mean of the runs' own slopes and its intercept the mean of their intercepts, which is how
+it is computed here. A plain regression over the raw samples would instead weight each cylinder by how
+many samples it logged and where: a rig logging at a fixed rate gives every run the same count, but a
+logging loop that falls behind (a busy host, the twin at speed) does not, and the fit then leans
+towards whichever cylinder was sampled densest (on the twin a batch's modulus moved by 1.7 % between
+two runs of one seed that way, while each cylinder's own slope moved by 0.2 % at most).
+
 The uncertainty comes from the cylinders, not from the samples. Thousands of force samples of one
 curve are strongly correlated and say nothing about how the next cylinder of the batch will differ;
 the cylinders are the independent replicates (the paper indents 8 per concentration for that reason).
@@ -82,8 +90,8 @@ _MIN_POINTS = 3
 
 
 def fit_modulus(runs: Sequence[CompressionRun], *, strain_range: tuple[float, float] = DEFAULT_STRAIN_RANGE) -> ModulusFit:
-    """One regression of stress on strain over every run within ``strain_range``, and the interval
-    from the spread of the cylinders' own slopes (module docstring).
+    """One regression of stress on strain over every run within ``strain_range``, each run weighing the
+    same, and the interval from the spread of the cylinders' own slopes (module docstring).
 
     Raises ``ValueError`` when fewer than two runs have at least 3 samples inside the range (a run
     stopped at its force limit before 2 % strain, say): one cylinder says nothing about the next.
@@ -91,30 +99,39 @@ def fit_modulus(runs: Sequence[CompressionRun], *, strain_range: tuple[float, fl
     lo, hi = strain_range
     if not 0 <= lo < hi:
         raise ValueError(f"strain range must satisfy 0 <= low < high, got {strain_range}")
-    strains, stresses, slopes = [], [], []
+    strains, stresses, lines = [], [], []
     for run in runs:
         if run.compression_mm.shape != run.force_n.shape:
             raise ValueError("compression_mm and force_n must have the same shape")
         eps = run.strain()
         keep = (eps >= lo) & (eps <= hi)
-        strains.append(eps[keep])
-        stresses.append(run.stress_pa()[keep])
         if keep.sum() >= _MIN_POINTS:
-            slopes.append(float(stats.linregress(eps[keep], run.stress_pa()[keep]).slope) / 1e3)
-    if len(slopes) < 2:
-        raise ValueError(f"only {len(slopes)} of {len(runs)} runs reach {_MIN_POINTS} samples between {lo:.0%} and "
+            strains.append(eps[keep])
+            stresses.append(run.stress_pa()[keep])
+            lines.append(stats.linregress(strains[-1], stresses[-1]))
+    if len(lines) < 2:
+        raise ValueError(f"only {len(lines)} of {len(runs)} runs reach {_MIN_POINTS} samples between {lo:.0%} and "
                          f"{hi:.0%} strain; the interval needs at least 2 cylinders")
-    x, y = np.concatenate(strains), np.concatenate(stresses)
-    fit = stats.linregress(x, y)
+    slopes = [float(line.slope) / 1e3 for line in lines]
+    e_kpa = float(np.mean(slopes))
+    intercept_kpa = float(np.mean([line.intercept for line in lines])) / 1e3
     spread = float(np.std(slopes, ddof=1))
     half = float(stats.t.ppf(0.975, len(slopes) - 1)) * spread / math.sqrt(len(slopes))
     return ModulusFit(
-        e_kpa=float(fit.slope) / 1e3,
+        e_kpa=e_kpa,
         ci95_kpa=half,
-        intercept_kpa=float(fit.intercept) / 1e3,
-        n_points=int(x.size),
-        r2=float(fit.rvalue**2),
+        intercept_kpa=intercept_kpa,
+        n_points=sum(e.size for e in strains),
+        r2=_r2_per_run(strains, stresses, e_kpa * 1e3, intercept_kpa * 1e3),
         strain_range=(float(lo), float(hi)),
         cylinder_e_kpa=tuple(slopes),
         cylinder_sd_kpa=spread,
     )
+
+
+def _r2_per_run(strains: list[np.ndarray], stresses: list[np.ndarray], slope_pa: float, intercept_pa: float) -> float:
+    """R^2 of the batch line over every run's samples, each run weighing the same."""
+    weights = np.concatenate([np.full(e.size, 1.0 / e.size) for e in strains])
+    x, y = np.concatenate(strains), np.concatenate(stresses)
+    residual = np.average((y - (slope_pa * x + intercept_pa)) ** 2, weights=weights)
+    return float(1.0 - residual / np.average((y - np.average(y, weights=weights)) ** 2, weights=weights))

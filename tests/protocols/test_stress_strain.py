@@ -34,6 +34,22 @@ def test_interval_comes_from_the_spread_between_cylinders():
     assert fit.e_kpa == pytest.approx(54.0, rel=1e-3)
 
 
+def _every(run, step):
+    return CompressionRun(compression_mm=run.compression_mm[::step], force_n=run.force_n[::step],
+                          radius_mm=run.radius_mm, length_mm=run.length_mm)
+
+
+def test_each_run_weighs_the_same_however_densely_it_was_logged():
+    """A logging loop that falls behind logs some runs sparsely: the batch modulus of cylinders of 50 and
+    58 kPa stays at their mean whether the stiff one is logged 10x denser or 10x sparser."""
+    rng = np.random.default_rng(4)
+    soft, stiff = _run(50e3, rng, toe=0.0, noise_n=1e-4), _run(58e3, rng, toe=0.0, noise_n=1e-4)
+    dense_stiff = fit_modulus([_every(soft, 10), stiff]).e_kpa
+    sparse_stiff = fit_modulus([soft, _every(stiff, 10)]).e_kpa
+    assert dense_stiff == pytest.approx(54.0, rel=2e-3)
+    assert sparse_stiff == pytest.approx(54.0, rel=2e-3)
+
+
 def test_one_cylinder_gives_no_interval():
     rng = np.random.default_rng(3)
     with pytest.raises(ValueError, match="at least 2 cylinders"):
