@@ -101,7 +101,8 @@ def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_u
     volume_um
         Displacement ``(frames, depth, lateral)``, um: an array, or a tensor (already on ``device``: no copy).
     mean_um, std_um
-        Sequence statistics used in training (default: the volume's own, computed on the device).
+        Sequence statistics used in training, both or neither (default: the volume's own, computed on
+        the device).
     tile_px
         Side of the output tiles evaluated in one pass; ``"auto"``: the whole field if it fits half the
         device's free memory, else the largest square tiles that do; None: the whole field. Tiles
@@ -130,11 +131,10 @@ def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_u
         volume = volume_um.to(device=device, dtype=torch.float32, copy=True)
     else:
         volume = torch.from_numpy(_check_volume(volume_um, w)).to(device, copy=True)
-    if mean_um is None or std_um is None:
-        flat = volume.double()
-        mean_um = float(flat.mean()) if mean_um is None else mean_um
-        std_um = float(flat.std(correction=0)) if std_um is None else std_um
-    volume = normalise_windows(volume[None], [mean_um], [std_um])[0]
+    if (mean_um is None) != (std_um is None):
+        raise ValueError("pass both mean_um and std_um (a sequence's stored statistics), or neither")
+    # Without statistics the whole volume is normalised as one window by its own: the same z-score.
+    volume = normalise_windows(volume[None], None if mean_um is None else [mean_um], None if std_um is None else [std_um])[0]
     model.eval().to(device).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     _, depth, lateral = volume.shape
     out_h, out_w = depth - w + 1, lateral - w + 1

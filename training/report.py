@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 TEMPLATES = Path(__file__).with_name("templates")
 # Methods in the order the report lists them; the CNN first.
@@ -35,13 +36,18 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def kpa(interval: list[float | None] | None) -> str:
-    """``5.01 kPa [4.2, 5.9]`` from ``[value, low, high]``; a missing interval prints the value alone."""
+def kpa(interval: list[float | None] | None, *, stacked: bool = False) -> str:
+    """``5.01 kPa [4.2, 5.9]`` from ``[value, low, high]``; a missing interval prints the value alone.
+
+    ``stacked`` puts the interval on a line of its own (HTML), for tables with a column per method.
+    """
     if not interval or interval[0] is None:
         return "n/a"
     value, low, high = (interval + [None, None])[:3]
     if low is None or high is None:
         return f"{value:.2f} kPa"
+    if stacked:
+        return markupsafe.Markup(f'{value:.2f} kPa<br><span class="ci">[{low:.2f}, {high:.2f}]</span>')
     return f"{value:.2f} kPa [{low:.2f}, {high:.2f}]"
 
 

@@ -76,7 +76,9 @@ def check(path: SessionPath, json_output: JsonFlag = False) -> None:
     rows = [{"path": str(r.path), "ok": r.ok, "sequences": r.n_complete, "failed": r.n_failed, "half_written": r.n_incomplete,
              "indentation_runs": r.n_indentation_runs, "calibration_fits": r.n_calibration_fits,
              "problems": [f"sequence {p.where}: {p.cause}" if p.where else p.cause for p in r.problems]} for r in reports]
-    emit(rows, rows_table(str(path), rows), as_json=json_output)
+    # The title names the file or folder checked; each row its file within it, so the path is not said twice.
+    shown = [{**row, "path": str(r.path.relative_to(path)) if path.is_dir() else r.path.name} for row, r in zip(rows, reports, strict=True)]
+    emit(rows, rows_table(str(path), shown), as_json=json_output)
     bad = [r for r in reports if not r.ok]
     if len(bad) == 1 and len(bad[0].problems) == 1:
         problem = bad[0].problems[0]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 # stdout carries the report (a table, or JSON a script parses); stderr carries progress, warnings, errors.
@@ -39,16 +39,32 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def rows_table(title: str, rows: Sequence[Row]) -> Table:
+def rows_table(title: str, rows: Sequence[Row]) -> Table | Group:
     """One column per key of the rows. A narrow terminal folds values onto more lines, never cuts them
     (an id or a path is shown whole)."""
     # No vertical rules: more of an 80-column terminal is left for the values.
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     for key in rows[0] if rows else ():
-        table.add_column(key, overflow="fold")
+        numbers = all(isinstance(row[key], int | float) for row in rows)
+        table.add_column(key, overflow="fold", justify="right" if numbers else "left")
     for row in rows:
         table.add_row(*(cell(v) for v in row.values()))
+    if rows and _unbroken_width(table) > out.width:
+        # Too many columns for the terminal even with every heading broken between words: one record
+        # per row reads better than columns folded a few letters wide.
+        if len(rows) == 1:
+            return record_table(title, rows[0])
+        return Group(*(record_table(f"{title}: {cell(next(iter(row.values())))}", row) for row in rows))
     return table
+
+
+def _unbroken_width(table: Table) -> int:
+    """Columns needed to show ``table`` without breaking any word of a heading or a value."""
+    def longest_word(text: str) -> int:
+        return max((len(word) for word in text.split()), default=0)
+
+    widths = [max([longest_word(str(c.header)), *(longest_word(str(v)) for v in c.cells)]) for c in table.columns]
+    return sum(widths) + 2 * (len(widths) - 1)
 
 
 def record_table(title: str, record: Row) -> Table:
@@ -61,12 +77,12 @@ def record_table(title: str, record: Row) -> Table:
     return table
 
 
-def emit(report: Any, table: Table | Sequence[Table], *, as_json: bool) -> None:
+def emit(report: Any, table: Table | Group | Sequence[Table | Group], *, as_json: bool) -> None:
     """Print ``report`` as JSON, or the table(s) made from it."""
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return
-    for t in (table,) if isinstance(table, Table) else table:
+    for t in (table,) if isinstance(table, Table | Group) else table:
         out.print(t)
 
 

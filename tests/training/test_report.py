@@ -77,7 +77,8 @@ def _metrics() -> dict:
             "by_concentration": [{"concentration_pct": 10.0, "label_kpa": 54.0, "sequences": 12, "positions": 4,
                                   "mae_kpa": {"cnn": [5.0, 4.0, 6.0], "tof_robust": [9.0, 8.0, 10.5],
                                               "training_mean": [30.0, 20.0, 40.0], "amplitude": [5.5, 3.0, 8.0]}}],
-            "by_push": [],
+            "by_push": [{"push": 1, "sequences": 6, "mae_kpa": {"cnn": [5.0, 4.0, 6.0], "tof_robust": [9.0, 8.0, 10.5],
+                                                                "training_mean": [30.0, 20.0, 40.0], "amplitude": [5.5, 3.0, 8.0]}}],
             "amplitude_invariance": {"gains": [0.5, 2.0], "median_relative_change": 0.0, "limit": 0.05, "holds": True},
             "push_independence": {"ratio": 2.0, "holds": False, "limit": 1.5, "unseen_pushes": [1, 7],
                                   "mae_unseen_pushes_kpa": [8.0, 7.0, 9.0], "mae_trained_pushes_kpa": [4.0, 3.0, 5.0]},
@@ -111,4 +112,6 @@ def test_report_is_a_page_with_the_answer_tables_and_figures(tmp_path: Path) -> 
     assert "Does a spatio-temporal CNN beat time of flight?" in page
     assert "5.00 kPa [4.00, 6.00]" in page and "Fig. 9: a map." in page and (out / "fig9.png").exists()
     assert "cal-B1-10.0-20261128T100000" in page and "n/a" in page
+    # The by-push table has a column per method: each interval sits under its value, so the table fits the page.
+    assert '1 (never trained on)</td>\n<td class="num">6</td><td class="num">5.00 kPa<br><span class="ci">[4.00, 6.00]</span>' in page
     assert (out / "summary.md").read_text().startswith("| method |")
