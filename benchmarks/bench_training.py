@@ -149,9 +149,7 @@ def bench_normalisation(device: torch.device, epochs: int, window_px: int, n_tra
         train_data = VolumeWindowDataset(train_v, train_l, window_px, normalise_per_sequence=per_sequence, seed=0,
                                          augment=True)
         torch.manual_seed(0)
-        settings = TrainConfig(epochs=epochs, batch_size=16, lr=2e-3, lr_decay_start_epoch=int(epochs * 0.6),
-                               lr_decay_every_epochs=max(1, epochs // 5), normalisation=normalisation,
-                               device=device.type)
+        settings = TrainConfig(epochs=epochs, batch_size=16, lr=2e-3, normalisation=normalisation, device=device.type)
         t0 = time.perf_counter()
         result = train(DenseNet3d.from_config(config), train_data, None, settings)
         errors = []

@@ -241,7 +241,7 @@ class TrainingPlan(StrictModel):
     evaluate_inclusions: bool = True
     # Paper: the block-trained net is fine-tuned for 10 epochs on inclusion data. Windows centred on the
     # inclusion make this share of the fine-tuning windows (it is 10-20 % of the image); the learning
-    # rate defaults to the training one.
+    # rate starts at the training one (or ``fine_tune_lr``) and anneals as in training (TrainConfig.lr_at).
     fine_tune_epochs: int = Field(default=10, ge=1)
     fine_tune_lr: float | None = Field(default=None, gt=0)
     fine_tune_inclusion_share: float = Field(default=0.5, ge=0, le=1)

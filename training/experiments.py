@@ -115,14 +115,14 @@ def fine_tune(base_checkpoint: Path, train_data: Dataset, val_data: Dataset | No
               dataset_fingerprint: str = "") -> FoldResult:
     """Fine-tune a trained net on inclusion data (paper: 10 epochs), writing a new checkpoint.
 
-    ``train_config`` defaults to the base run's settings for 10 epochs at the base learning rate
-    (no decay); the optimizer starts fresh.
+    ``train_config`` defaults to the base run's settings for 10 epochs from the base learning rate, on the
+    paper's schedule scaled to them (``TrainConfig.lr_at``: a short run anneals too); the optimizer starts fresh.
     """
     if Path(checkpoint_path).resolve() == Path(base_checkpoint).resolve():
         raise ValueError("the fine-tuned checkpoint must not overwrite its base")
     base = load_checkpoint(base_checkpoint)
     config = train_config or base.train_config.model_copy(
-        update={"epochs": FINE_TUNE_EPOCHS, "lr_decay_start_epoch": FINE_TUNE_EPOCHS})
+        update={"epochs": FINE_TUNE_EPOCHS, "lr_decay_start_epoch": None, "lr_decay_every_epochs": None})
     model = base.build_model()
     split_record = {"protocol": "fine_tune", "base_checkpoint": str(base_checkpoint), "split": split}
     result = train(model, train_data, val_data, config, checkpoint_path=checkpoint_path, split=split_record,

@@ -135,8 +135,7 @@ def fine_tune_on_inclusions(plan: TrainingPlan, checkpoint: Path, session: str, 
     data = TruthMapWindowDataset(refs, truths, plan.window_px, epoch_seed=plan.seed,
                                  minority_share=plan.fine_tune_inclusion_share)
     config = TrainConfig(epochs=plan.fine_tune_epochs, batch_size=plan.batch_size, lr=plan.fine_tune_lr or plan.lr,
-                         seed=plan.seed, device=plan.device, normalisation="sequence",
-                         lr_decay_start_epoch=plan.fine_tune_epochs)
+                         seed=plan.seed, device=plan.device, normalisation="sequence")
     tuned = fine_tune(checkpoint, data, None, checkpoint_path=plan.out_dir / f"{checkpoint.stem}_finetuned_{session}.pt",
                       train_config=config)
     return tuned.checkpoint_path

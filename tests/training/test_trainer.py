@@ -43,6 +43,14 @@ def test_paper_learning_rate_schedule():
     assert [config.lr_at(e) for e in (0, 149, 150, 199, 200, 249)] == [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5]
 
 
+def test_a_shorter_run_anneals_on_the_same_fractions_of_its_epochs():
+    """The quick demo's 60 epochs: constant for 36, then halved every 12, so its last weights settle."""
+    config = TrainConfig(epochs=60, lr=1e-3)
+    assert [config.lr_at(e) for e in (0, 35, 36, 47, 48, 59)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]
+    # An explicit schedule still wins (fine-tuning at a constant rate, say).
+    assert TrainConfig(epochs=20, lr=1e-3, lr_decay_start_epoch=20).lr_at(19) == 1e-3
+
+
 @pytest.mark.timeout(120)
 def test_small_model_overfits_a_small_dataset():
     data = _data(seed=1, augment=False)
