@@ -30,7 +30,8 @@ class TrainConfig(StrictModel):
     # None: the paper's schedule scaled to ``epochs`` (it halves after 150 of 250 epochs, then every 50):
     # a shorter run that kept the paper's epoch numbers would never anneal, and its last weights would
     # be wherever the constant rate left them (the quick demo's validation MAE moved +/-10 % from one epoch
-    # to the next at its end, and two runs whose labels differed by 0.04 % ended 10 % apart).
+    # to the next at its end, and two runs whose labels differed by 0.04 % ended 10 % apart). A run resumed
+    # with more epochs than it was started with follows the longer run's schedule from where it stopped.
     lr_decay_start_epoch: int | None = Field(default=None, ge=0)
     lr_decay_every_epochs: int | None = Field(default=None, ge=1)
     lr_decay_factor: float = Field(default=0.5, gt=0, le=1)

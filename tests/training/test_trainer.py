@@ -79,7 +79,16 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
 
 def test_resumed_training_continues_identically(tmp_path):
     straight = train(_model(), _data(seed=3, n_per_speed=2), None, _config(epochs=4))
-    train(_model(), _data(seed=3, n_per_speed=2), None, _config(epochs=2), checkpoint_path=tmp_path / "r.pt")
+
+    def crash_in_epoch_3(row: dict[str, float]) -> None:
+        if row["epoch"] == 3.0:
+            raise KeyboardInterrupt
+
+    # Killed during its third epoch: the checkpoint holds two (checkpoint_every_epochs=1).
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), _data(seed=3, n_per_speed=2), None, _config(epochs=4), checkpoint_path=tmp_path / "r.pt",
+              on_epoch=crash_in_epoch_3)
+    assert load_checkpoint(tmp_path / "r.pt").epochs_done == 2
     # A different initialisation proves the weights come from the checkpoint, not the seed.
     resumed = train(_model(seed=99), _data(seed=3, n_per_speed=2), None, _config(epochs=4),
                     checkpoint_path=tmp_path / "r.pt")
