@@ -10,7 +10,8 @@ it is computed here. A plain regression over the raw samples would instead weigh
 many samples it logged and where: a rig logging at a fixed rate gives every run the same count, but a
 logging loop that falls behind (a busy host, the twin at speed) does not, and the fit then leans
 towards whichever cylinder was sampled densest (on the twin a batch's modulus moved by 1.7 % between
-two runs of one seed that way, while each cylinder's own slope moved by 0.2 % at most).
+two runs of one seed that way, while each cylinder's own slope moved by 0.7 % at most; the mean of
+the slopes moved by 0.3 % at most over three runs).
 
 The uncertainty comes from the cylinders, not from the samples. Thousands of force samples of one
 curve are strongly correlated and say nothing about how the next cylinder of the batch will differ;

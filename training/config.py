@@ -9,7 +9,6 @@ from pydantic import Field
 from shearlab.protocols.strict_model import StrictModel
 from shearlab.training.normalisation import Normalisation
 
-
 # The paper's schedule as fractions of its 250 epochs: constant for 150, then halved every 50.
 _DECAY_START_FRACTION = 150 / 250
 _DECAY_EVERY_FRACTION = 50 / 250
