@@ -73,6 +73,10 @@ def _margin_sentence(label: str, margin: list[float | None]) -> str:
     return f"The CNN and {label} cannot be told apart (difference {value:+.2f} kPa, 95 % interval {low:.2f} to {high:.2f})."
 
 
+# Every method with a map, in the order the inclusion findings name them.
+_INCLUSION_METHODS = ("cnn", "tof_paper", "tof_robust", "ttp")
+
+
 def findings(metrics: dict[str, Any]) -> list[str]:
     """The sentences that open the report, generated from the metrics."""
     blocks = metrics["blocks"]
@@ -111,11 +115,10 @@ def findings(metrics: dict[str, Any]) -> list[str]:
                          f"{push['limit']:g}): their windows lie farther from the push than any it trained on.")
     for name, inclusion in (metrics.get("inclusions") or {}).items():
         m = inclusion["methods"]
-        parts = [f"{m[key]['label']} {m[key]['dice']:.2f}" for key in ("cnn", "tof_robust", "ttp") if key in m]
-        lines.append(f"{name}: Dice at {inclusion['threshold_kpa']:.1f} kPa: {', '.join(parts)}; MAE inside/outside the "
-                     f"inclusion: CNN {m['cnn']['mae_inclusion_kpa']:.1f}/{m['cnn']['mae_background_kpa']:.1f} kPa"
-                     + (f", ToF {m['tof_robust']['mae_inclusion_kpa']:.1f}/{m['tof_robust']['mae_background_kpa']:.1f} kPa"
-                        if "tof_robust" in m else "") + ".")
+        parts = [f"{m[key]['label']} {m[key]['dice']:.2f}, {number(m[key]['mae_inclusion_kpa'], '.1f')}/"
+                 f"{number(m[key]['mae_background_kpa'], '.1f')} kPa" for key in _INCLUSION_METHODS if key in m]
+        lines.append(f"{name}: Dice at {inclusion['threshold_kpa']:.1f} kPa and MAE inside/outside the inclusion: "
+                     f"{'; '.join(parts)}.")
     lines += uncertainty_findings(metrics.get("uncertainty"))
     seeds = metrics.get("seeds") or {}
     if len(seeds.get("cnn_mae_kpa", [])) > 1:

@@ -89,14 +89,23 @@ def _metrics() -> dict:
     }
 
 
+INCLUSIONS = {"circular": {"threshold_kpa": 66.6, "methods": {
+    "cnn": {"label": "CNN fine-tuned (17 px)", "dice": 0.88, "mae_inclusion_kpa": 12.8, "mae_background_kpa": 16.8},
+    "tof_paper": {"label": "ToF, paper's alpha", "dice": 0.65, "mae_inclusion_kpa": 13.3, "mae_background_kpa": 27.1},
+    "tof_robust": {"label": "ToF, robust alpha", "dice": 0.58, "mae_inclusion_kpa": 10.2, "mae_background_kpa": None}}}}
+
+
 def test_findings_say_who_wins_by_how_much_and_what_does_not_hold() -> None:
-    lines = findings(_metrics())
+    lines = findings(_metrics() | {"inclusions": INCLUSIONS})
     text = " ".join(lines)
     assert "The CNN beats ToF, robust alpha by 4.00 kPa (95 % interval 3.00 to 5.00)" in text
     assert "cannot be told apart" in text and "amplitude regression" in text
     assert "Amplitude invariance holds" in text
     assert "NOT independent" in text
     assert kpa([5.0, None, None]) == "5.00 kPa" and kpa(None) == "n/a"
+    # Every ToF is named beside the CNN on an inclusion, the paper's one too.
+    assert ("circular: Dice at 66.6 kPa and MAE inside/outside the inclusion: CNN fine-tuned (17 px) 0.88, 12.8/16.8 kPa; "
+            "ToF, paper's alpha 0.65, 13.3/27.1 kPa; ToF, robust alpha 0.58, 10.2/n/a kPa.") in lines
 
 
 def test_report_is_a_page_with_the_answer_tables_and_figures(tmp_path: Path) -> None:
