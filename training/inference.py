@@ -134,7 +134,8 @@ def dense_map(model: DenseNet3d, volume_um: np.ndarray | torch.Tensor, *, mean_u
     if (mean_um is None) != (std_um is None):
         raise ValueError("pass both mean_um and std_um (a sequence's stored statistics), or neither")
     # Without statistics the whole volume is normalised as one window by its own: the same z-score.
-    volume = normalise_windows(volume[None], None if mean_um is None else [mean_um], None if std_um is None else [std_um])[0]
+    stats = (None, None) if mean_um is None else ([mean_um], [std_um])
+    volume = normalise_windows(volume[None], *stats)[0]
     model.eval().to(device).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     _, depth, lateral = volume.shape
     out_h, out_w = depth - w + 1, lateral - w + 1

@@ -73,10 +73,6 @@ def _margin_sentence(label: str, margin: list[float | None]) -> str:
     return f"The CNN and {label} cannot be told apart (difference {value:+.2f} kPa, 95 % interval {low:.2f} to {high:.2f})."
 
 
-# Every method with a map, in the order the inclusion findings name them.
-_INCLUSION_METHODS = ("cnn", "tof_paper", "tof_robust", "ttp")
-
-
 def findings(metrics: dict[str, Any]) -> list[str]:
     """The sentences that open the report, generated from the metrics."""
     blocks = metrics["blocks"]
@@ -115,8 +111,8 @@ def findings(metrics: dict[str, Any]) -> list[str]:
                          f"{push['limit']:g}): their windows lie farther from the push than any it trained on.")
     for name, inclusion in (metrics.get("inclusions") or {}).items():
         m = inclusion["methods"]
-        parts = [f"{m[key]['label']} {m[key]['dice']:.2f}, {number(m[key]['mae_inclusion_kpa'], '.1f')}/"
-                 f"{number(m[key]['mae_background_kpa'], '.1f')} kPa" for key in _INCLUSION_METHODS if key in m]
+        parts = [f"{method['label']} {method['dice']:.2f}, {number(method['mae_inclusion_kpa'], '.1f')}/"
+                 f"{number(method['mae_background_kpa'], '.1f')} kPa" for _key, method in _ordered(m)]
         lines.append(f"{name}: Dice at {inclusion['threshold_kpa']:.1f} kPa and MAE inside/outside the inclusion: "
                      f"{'; '.join(parts)}.")
     lines += uncertainty_findings(metrics.get("uncertainty"))

@@ -105,7 +105,7 @@ def test_findings_say_who_wins_by_how_much_and_what_does_not_hold() -> None:
     assert kpa([5.0, None, None]) == "5.00 kPa" and kpa(None) == "n/a"
     # Every ToF is named beside the CNN on an inclusion, the paper's one too.
     assert ("circular: Dice at 66.6 kPa and MAE inside/outside the inclusion: CNN fine-tuned (17 px) 0.88, 12.8/16.8 kPa; "
-            "ToF, paper's alpha 0.65, 13.3/27.1 kPa; ToF, robust alpha 0.58, 10.2/n/a kPa.") in lines
+            "ToF, robust alpha 0.58, 10.2/n/a kPa; ToF, paper's alpha 0.65, 13.3/27.1 kPa.") in lines
 
 
 def test_report_is_a_page_with_the_answer_tables_and_figures(tmp_path: Path) -> None:
